@@ -1,0 +1,5 @@
+export * from './connect.js';
+export * from './topology.js';
+export * from './policy-store.js';
+export * from './policy-watcher.js';
+export * from './work-loop.js';

@@ -1,0 +1,70 @@
+import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
+import { Buckets, Consumers, Streams } from '@mailwarden/contracts';
+import type { Kvm } from '@nats-io/kv';
+
+const ns = (s: number) => s * 1_000_000_000;
+const DAY = 24 * 3600;
+
+const STREAMS: (Partial<StreamConfig> & { name: string })[] = [
+  { name: Streams.envelopes, subjects: ['mw.envelope.>'], retention: RetentionPolicy.Limits, max_age: ns(DAY), duplicate_window: ns(120) },
+  // Work queues: a job or verdict is removed once a worker acked it.
+  { name: Streams.jobs, subjects: ['mw.job.>'], retention: RetentionPolicy.Workqueue, max_age: ns(DAY), duplicate_window: ns(120) },
+  { name: Streams.verdicts, subjects: ['mw.verdict.>'], retention: RetentionPolicy.Workqueue, max_age: ns(DAY), duplicate_window: ns(120) },
+  { name: Streams.results, subjects: ['mw.result.>'], retention: RetentionPolicy.Limits, max_age: ns(3600), allow_direct: true, duplicate_window: ns(120) },
+  { name: Streams.events, subjects: ['mw.event.>'], retention: RetentionPolicy.Limits, max_age: ns(30 * DAY), max_msgs: 100_000 },
+];
+
+/** Deadlines the workers rely on: an unacked job is handed to another worker after ack_wait. */
+export const SCANNER_ACK_WAIT_MS = 30_000;
+export const REASSEMBLER_ACK_WAIT_MS = 10_000;
+export const SCANNER_MAX_DELIVER = 4;
+
+/** Idempotent: every service calls it at start, so any of them can come up first. */
+export async function ensureTopology(jsm: JetStreamManager, kvm: Kvm): Promise<void> {
+  for (const cfg of STREAMS) {
+    try {
+      await jsm.streams.info(cfg.name);
+    } catch {
+      try {
+        await jsm.streams.add({ storage: StorageType.File, ...cfg });
+      } catch (err) {
+        // Lost the race against another service creating it.
+        await jsm.streams.info(cfg.name).catch(() => {
+          throw err;
+        });
+      }
+    }
+  }
+  await ensureConsumer(jsm, Streams.jobs, {
+    durable_name: Consumers.scanners,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: SCANNER_ACK_WAIT_MS * 1_000_000,
+    max_deliver: SCANNER_MAX_DELIVER,
+    max_ack_pending: 10_000,
+  });
+  await ensureConsumer(jsm, Streams.verdicts, {
+    durable_name: Consumers.reassemblers,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: REASSEMBLER_ACK_WAIT_MS * 1_000_000,
+    max_deliver: -1,
+    max_ack_pending: 10_000,
+  });
+  await kvm.create(Buckets.joins, { history: 1, ttl: DAY * 1000 });
+  await kvm.create(Buckets.policy, { history: 64 });
+}
+
+async function ensureConsumer(jsm: JetStreamManager, stream: string, cfg: Parameters<JetStreamManager['consumers']['add']>[1]): Promise<void> {
+  try {
+    await jsm.consumers.info(stream, cfg.durable_name!);
+  } catch {
+    try {
+      await jsm.consumers.add(stream, cfg);
+    } catch (err) {
+      await jsm.consumers.info(stream, cfg.durable_name!).catch(() => {
+        throw err;
+      });
+    }
+  }
+}

@@ -1,0 +1,392 @@
+/**
+ * Our own clamd client: INSTREAM with backpressure, deadlines and failover.
+ *
+ * Protocol (clamd(8), "z" commands are NUL-terminated, replies too):
+ *   zINSTREAM\0  then chunks <uint32 big-endian length><bytes>, ending with a zero-length chunk;
+ *   reply "stream: OK\0" | "stream: <Name> FOUND\0" | "<text> ERROR\0", then clamd closes.
+ * Why not the `clamscan` package: see docs/decisions.md.
+ */
+import { connect, type Socket } from 'node:net';
+import { Readable } from 'node:stream';
+
+export type ClamdAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
+
+export type UnscannableReason = 'encrypted' | 'corrupt' | 'limits';
+
+export type ScanOutcome =
+  | { kind: 'clean' }
+  | { kind: 'infected'; signature: string }
+  | { kind: 'unscannable'; reason: UnscannableReason; signature: string };
+
+/** What one clamd reply line means; `error` is a protocol or engine failure (transient). */
+export type ReplyClassification = ScanOutcome | { kind: 'error'; message: string };
+
+export type ScanSource = NodeJS.ReadableStream | Readable;
+
+export interface ClamdClientOptions {
+  /** Engines in failover order. */
+  addresses: ClamdAddress[];
+  /** Deadline for the TCP/unix connect to one engine. Default 2000 ms. */
+  connectTimeoutMs?: number;
+  /** Deadline for one whole scan attempt on one engine (connect, stream, verdict). Default 60000 ms. */
+  scanTimeoutMs?: number;
+  /** Deadline for a short command (PING, VERSION) on one engine, after connect. Default 5000 ms. */
+  commandTimeoutMs?: number;
+}
+
+/** Transient engine failure: engine down, refused, timed out, protocol error, ERROR reply. */
+export class ClamdError extends Error {
+  override name = 'ClamdError' as const;
+  /** The engine address ("host:port" / "unix:/path"), or a comma list when every engine failed. */
+  readonly address: string;
+
+  constructor(message: string, opts: { address: string; cause?: unknown }) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.address = opts.address;
+  }
+}
+
+/** Largest chunk clamd accepts in one INSTREAM frame that we send. */
+export const MAX_CHUNK_BYTES = 64 * 1024;
+
+const SIZE_LIMIT_REPLY = 'INSTREAM size limit exceeded';
+
+/** "host:port" or "unix:/path". */
+export function formatClamdAddress(address: ClamdAddress): string {
+  if (address.kind === 'unix') return `unix:${address.path}`;
+  return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+}
+
+/** Parses "host:port", "[v6]:port" or "unix:/path" (the CLAMD_ADDRESSES syntax). */
+export function parseClamdAddress(text: string): ClamdAddress {
+  const s = text.trim();
+  if (s.startsWith('unix:')) {
+    const path = s.slice('unix:'.length);
+    if (!path.startsWith('/')) throw new Error(`invalid clamd address "${text}": unix socket path must be absolute`);
+    return { kind: 'unix', path };
+  }
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(s);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !(port >= 1 && port <= 65535)) {
+    throw new Error(`invalid clamd address "${text}": expected host:port or unix:/path`);
+  }
+  return { kind: 'tcp', host: (m[1] ?? m[2]) as string, port };
+}
+
+/** Parses a comma-separated list of clamd addresses (empty items ignored). */
+export function parseClamdAddresses(list: string): ClamdAddress[] {
+  return list
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map(parseClamdAddress);
+}
+
+/**
+ * Classifies one clamd INSTREAM reply (with or without the trailing NUL/newline).
+ * Pure; never throws. Names are kept exactly as clamd gives them (e.g. ".UNOFFICIAL" suffix).
+ */
+export function classifyReply(line: string): ReplyClassification {
+  const text = line.replace(/[\0\r\n]+$/, '').trim();
+  // Replies name the scanned object first ("stream: ..."); with IDSESSION a "<id>: " comes before it.
+  const body = text.replace(/^(?:\d+: )?stream: /, '');
+  if (body === 'OK') return { kind: 'clean' };
+  if (body.endsWith(' FOUND')) {
+    const signature = body.slice(0, -' FOUND'.length).trim();
+    if (signature === '') return { kind: 'error', message: `clamd reply without a signature name: "${text}"` };
+    if (signature.startsWith('Heuristics.Encrypted.')) return { kind: 'unscannable', reason: 'encrypted', signature };
+    if (signature.startsWith('Heuristics.Broken.')) return { kind: 'unscannable', reason: 'corrupt', signature };
+    if (signature.startsWith('Heuristics.Limits.Exceeded.')) return { kind: 'unscannable', reason: 'limits', signature };
+    return { kind: 'infected', signature };
+  }
+  if (body.endsWith(' ERROR')) {
+    const message = body.slice(0, -' ERROR'.length).trim();
+    if (message.replace(/\.$/, '') === SIZE_LIMIT_REPLY) {
+      return { kind: 'unscannable', reason: 'limits', signature: SIZE_LIMIT_REPLY };
+    }
+    return { kind: 'error', message: `clamd error: ${message}` };
+  }
+  return { kind: 'error', message: `unexpected clamd reply: "${text.slice(0, 200)}"` };
+}
+
+function toReadable(source: ScanSource): Readable {
+  if (source instanceof Readable) return source;
+  return new Readable().wrap(source);
+}
+
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('The operation was aborted', 'AbortError');
+}
+
+/** Not an engine failure: must not be retried on another engine (source stream failed, aborted). */
+class FatalAttemptError {
+  constructor(readonly error: unknown) {}
+}
+
+const errorCode = (err: unknown): string | undefined =>
+  typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
+
+const describe = (err: unknown): string => {
+  const code = errorCode(err);
+  const msg = err instanceof Error ? err.message : String(err);
+  return code && !msg.includes(code) ? `${code} ${msg}` : msg;
+};
+
+export class ClamdClient {
+  readonly addresses: readonly ClamdAddress[];
+  private readonly connectTimeoutMs: number;
+  private readonly scanTimeoutMs: number;
+  private readonly commandTimeoutMs: number;
+
+  constructor(opts: ClamdClientOptions) {
+    if (opts.addresses.length === 0) throw new Error('ClamdClient: at least one clamd address is required');
+    this.addresses = [...opts.addresses];
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 2000;
+    this.scanTimeoutMs = opts.scanTimeoutMs ?? 60000;
+    this.commandTimeoutMs = opts.commandTimeoutMs ?? 5000;
+  }
+
+  /**
+   * Streams one object to clamd (INSTREAM) and returns its verdict and the engine that gave it.
+   * `open()` is called once per engine tried, after the connection is up, so a failover restarts
+   * the stream from the beginning. Engine failures (refused, timeout, ERROR reply, dropped
+   * connection) fail over to the next address; when all fail a ClamdError is thrown. Errors of
+   * `open()` or of the source stream, and an abort, are thrown as they are, without failover.
+   */
+  async scan(open: () => Promise<ScanSource>, signal?: AbortSignal): Promise<ScanOutcome & { engine: string }> {
+    return this.withFailover(async (address) => {
+      const outcome = await this.scanOn(address, open, signal);
+      return { ...outcome, engine: formatClamdAddress(address) };
+    }, signal);
+  }
+
+  /** clamd's VERSION from the first engine that answers, e.g. "ClamAV 1.4.6/27000/Tue Nov ...". */
+  async version(signal?: AbortSignal): Promise<{ engine: string; signatures: string; raw: string }> {
+    return this.withFailover(async (address) => {
+      const raw = await this.command(address, 'VERSION', signal);
+      if (!/^ClamAV /.test(raw)) {
+        throw new ClamdError(`unexpected VERSION reply: "${raw.slice(0, 200)}"`, { address: formatClamdAddress(address) });
+      }
+      // "ClamAV <engine>/<db version>/<db date>"; with only a custom database: "ClamAV <engine>".
+      const [engine = raw, signatures = ''] = raw.split('/');
+      return { engine: engine.trim(), signatures: signatures.trim(), raw };
+    }, signal);
+  }
+
+  /** True when at least one engine answers PING with PONG (tried in order). Never throws. */
+  async ping(signal?: AbortSignal): Promise<boolean> {
+    for (const address of this.addresses) {
+      if (signal?.aborted) return false;
+      try {
+        if ((await this.command(address, 'PING', signal)) === 'PONG') return true;
+      } catch {
+        // try the next engine
+      }
+    }
+    return false;
+  }
+
+  private async withFailover<T>(attempt: (address: ClamdAddress) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const failures: ClamdError[] = [];
+    for (const address of this.addresses) {
+      if (signal?.aborted) throw abortReason(signal);
+      try {
+        return await attempt(address);
+      } catch (err) {
+        if (err instanceof FatalAttemptError) throw err.error;
+        if (!(err instanceof ClamdError)) throw err;
+        failures.push(err);
+      }
+    }
+    if (failures.length === 1) throw failures[0];
+    throw new ClamdError(`all clamd engines failed: ${failures.map((f) => `${f.address}: ${f.message}`).join('; ')}`, {
+      address: failures.map((f) => f.address).join(','),
+      cause: new AggregateError(failures, 'all clamd engines failed'),
+    });
+  }
+
+  /** Connects with the connect deadline; rejects with ClamdError (or the abort reason). */
+  private connectTo(address: ClamdAddress, signal?: AbortSignal): Promise<Socket> {
+    const name = formatClamdAddress(address);
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(new FatalAttemptError(abortReason(signal)));
+        return;
+      }
+      const socket = address.kind === 'unix' ? connect({ path: address.path }) : connect({ host: address.host, port: address.port });
+      const done = (err?: unknown): void => {
+        clearTimeout(timer);
+        socket.off('connect', onConnect);
+        socket.off('error', onError);
+        signal?.removeEventListener('abort', onAbort);
+        if (err === undefined) {
+          resolve(socket);
+        } else {
+          socket.on('error', () => {}); // a late error on a socket we gave up on must not crash us
+          socket.destroy();
+          reject(err);
+        }
+      };
+      const onConnect = (): void => done();
+      const onError = (err: Error): void => done(new ClamdError(`cannot connect to clamd ${name}: ${describe(err)}`, { address: name, cause: err }));
+      const onAbort = (): void => done(new FatalAttemptError(abortReason(signal as AbortSignal)));
+      const timer = setTimeout(
+        () => done(new ClamdError(`connect to clamd ${name} timed out after ${this.connectTimeoutMs} ms`, { address: name })),
+        this.connectTimeoutMs,
+      );
+      socket.once('connect', onConnect);
+      socket.once('error', onError);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Sends a short z-command and returns the reply without its NUL. */
+  private async command(address: ClamdAddress, cmd: string, signal?: AbortSignal): Promise<string> {
+    const name = formatClamdAddress(address);
+    const socket = await this.connectTo(address, signal);
+    return new Promise<string>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let settled = false;
+      const finish = (err: unknown, reply?: string): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        socket.destroy();
+        if (err === undefined) resolve(reply as string);
+        else reject(err);
+      };
+      const onAbort = (): void => finish(new FatalAttemptError(abortReason(signal as AbortSignal)));
+      const timer = setTimeout(
+        () => finish(new ClamdError(`clamd ${name} did not answer ${cmd} within ${this.commandTimeoutMs} ms`, { address: name })),
+        this.commandTimeoutMs,
+      );
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const replyOrFail = (why: string, cause?: unknown): void => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        if (text.length > 0) finish(undefined, text.replace(/[\0\r\n]+$/, ''));
+        else finish(new ClamdError(`clamd ${name} ${why} without answering ${cmd}`, { address: name, cause }));
+      };
+      socket.on('data', (d: Buffer) => {
+        chunks.push(d);
+        if (d.includes(0)) replyOrFail('');
+      });
+      socket.on('end', () => replyOrFail('closed the connection'));
+      socket.on('close', () => replyOrFail('closed the connection'));
+      socket.on('error', (err) => replyOrFail(`failed (${describe(err)})`, err));
+      socket.end(`z${cmd}\0`);
+    });
+  }
+
+  /** One INSTREAM attempt on one engine. */
+  private async scanOn(address: ClamdAddress, open: () => Promise<ScanSource>, signal?: AbortSignal): Promise<ScanOutcome> {
+    const name = formatClamdAddress(address);
+    const startedAt = Date.now();
+    const socket = await this.connectTo(address, signal);
+    const remainingMs = Math.max(1, this.scanTimeoutMs - (Date.now() - startedAt));
+
+    return new Promise<ScanOutcome>((resolve, reject) => {
+      const replyChunks: Buffer[] = [];
+      let source: Readable | undefined;
+      let settled = false;
+      let writeError: unknown;
+
+      const finish = (err: unknown, outcome?: ScanOutcome): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        socket.destroy();
+        source?.destroy();
+        if (err === undefined) resolve(outcome as ScanOutcome);
+        else reject(err);
+      };
+      const engineError = (message: string, cause?: unknown): ClamdError => new ClamdError(message, { address: name, cause });
+
+      const onAbort = (): void => finish(new FatalAttemptError(abortReason(signal as AbortSignal)));
+      const timer = setTimeout(
+        () => finish(engineError(`clamd ${name} gave no verdict within ${this.scanTimeoutMs} ms`)),
+        remainingMs,
+      );
+      signal?.addEventListener('abort', onAbort, { once: true });
+
+      /** The reply is complete at its NUL; clamd may send it early (size limit) while we still write. */
+      const tryReply = (final: boolean, cause?: unknown): void => {
+        const buf = Buffer.concat(replyChunks);
+        const nul = buf.indexOf(0);
+        if (nul < 0 && !final) return;
+        if (nul < 0 && buf.length === 0) {
+          finish(engineError(`clamd ${name} closed the connection without a verdict${cause ? ` (${describe(cause)})` : ''}`, cause));
+          return;
+        }
+        const line = buf.subarray(0, nul < 0 ? buf.length : nul).toString('utf8');
+        const verdict = classifyReply(line);
+        if (verdict.kind === 'error') finish(engineError(`${verdict.message} (from ${name})`));
+        else finish(undefined, verdict);
+      };
+
+      socket.on('data', (d: Buffer) => {
+        replyChunks.push(d);
+        tryReply(false);
+      });
+      socket.on('end', () => tryReply(true, writeError));
+      socket.on('error', (err) => {
+        // EPIPE/ECONNRESET after an early reply: the reply already read decides.
+        writeError = err;
+        tryReply(true, err);
+      });
+      socket.on('close', () => tryReply(true, writeError));
+
+      const waitDrain = (): Promise<void> =>
+        new Promise((res) => {
+          const go = (): void => {
+            socket.off('drain', go);
+            socket.off('close', go);
+            res();
+          };
+          socket.on('drain', go);
+          socket.on('close', go);
+        });
+
+      const pump = async (): Promise<void> => {
+        let opened: ScanSource;
+        try {
+          opened = await open();
+        } catch (err) {
+          finish(new FatalAttemptError(err));
+          return;
+        }
+        source = toReadable(opened);
+        if (settled) {
+          source.destroy();
+          return;
+        }
+        source.on('error', (err) => finish(new FatalAttemptError(err)));
+        socket.write('zINSTREAM\0');
+        for await (const raw of source) {
+          const chunk: Buffer = typeof raw === 'string' ? Buffer.from(raw) : Buffer.isBuffer(raw) ? raw : Buffer.from(raw as Uint8Array);
+          for (let off = 0; off < chunk.length; off += MAX_CHUNK_BYTES) {
+            if (settled || socket.destroyed || !socket.writable) return;
+            const piece = chunk.subarray(off, Math.min(off + MAX_CHUNK_BYTES, chunk.length));
+            const header = Buffer.allocUnsafe(4);
+            header.writeUInt32BE(piece.length, 0);
+            socket.cork();
+            socket.write(header);
+            const ok = socket.write(piece);
+            socket.uncork();
+            if (!ok) await waitDrain();
+          }
+        }
+        if (settled || socket.destroyed || !socket.writable) return;
+        socket.write(Buffer.alloc(4)); // zero-length chunk: end of stream
+      };
+
+      pump().catch((err: unknown) => {
+        // After settling, errors are only the consequence of our own cleanup.
+        if (settled) return;
+        if (socket.destroyed || writeError !== undefined) return; // socket handlers decide
+        finish(new FatalAttemptError(err));
+      });
+    });
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * Deployment settings: one table, documented defaults, overridable from the environment.
+ * The README's table of variables is generated from the same entries (print-config --markdown).
+ */
+export interface Setting {
+  env: string;
+  default: string;
+  help: string;
+}
+
+export const SETTINGS = [
+  { env: 'NATS_URL', default: 'nats://127.0.0.1:4222', help: 'NATS server with JetStream (comma list for a cluster)' },
+  { env: 'S3_ENDPOINT', default: 'http://127.0.0.1:9000', help: 'S3-compatible endpoint (MinIO in production)' },
+  { env: 'S3_ACCESS_KEY', default: 'mailwarden', help: 'S3 access key' },
+  { env: 'S3_SECRET_KEY', default: 'mailwarden-secret', help: 'S3 secret key' },
+  { env: 'S3_BUCKET', default: 'mailwarden', help: 'bucket for raw messages, parts and rebuilt messages (created when missing)' },
+  { env: 'S3_REGION', default: 'us-east-1', help: 'S3 region' },
+  { env: 'CLAMD_ADDRESSES', default: '127.0.0.1:3310', help: 'clamd addresses, `host:port` or `unix:/path`, tried in order (failover)' },
+  { env: 'CLAMD_CONNECT_TIMEOUT_MS', default: '2000', help: 'deadline to connect to one clamd' },
+  { env: 'CLAMD_SCAN_TIMEOUT_MS', default: '60000', help: 'deadline for one part scan' },
+  { env: 'SMTP_LISTEN', default: '127.0.0.1:2525', help: 'inbound SMTP listener (Internet → local mail server)' },
+  { env: 'SMTP_UPSTREAM', default: '', help: 'inbound upstream SMTP server; `npm start` uses its local mailbox when empty' },
+  { env: 'SMTP_OUTBOUND_LISTEN', default: '', help: 'optional outbound SMTP listener (local clients → outside)' },
+  { env: 'SMTP_OUTBOUND_UPSTREAM', default: '', help: 'upstream for the outbound listener' },
+  { env: 'SMTP_HOSTNAME', default: 'mailwarden.local', help: 'name the gateway uses in its greeting and EHLO' },
+  { env: 'SMTP_TIMEOUT_MS', default: '30000', help: 'deadline for one upstream SMTP command' },
+  { env: 'SCAN_TIMEOUT_MS', default: '120000', help: 'deadline for a whole message scan; past it the client gets 451 4.3.0' },
+  { env: 'POP3_LISTEN', default: '127.0.0.1:1110', help: 'POP3 listener' },
+  { env: 'POP3_UPSTREAM', default: '', help: 'upstream POP3 server; `npm start` uses its local mailbox when empty' },
+  { env: 'CONFIG_LISTEN', default: '127.0.0.1:8025', help: 'config service (REST API and admin UI)' },
+  { env: 'ADMIN_TOKEN', default: '', help: 'bearer token for the REST API; `npm start` generates one when empty' },
+  { env: 'TLS_CERT', default: '', help: 'PEM certificate for STARTTLS/STLS terminate mode' },
+  { env: 'TLS_KEY', default: '', help: 'PEM private key for TLS_CERT' },
+  { env: 'SCANNER_CONCURRENCY', default: '8', help: 'parts one scanner process scans at once' },
+  { env: 'REASSEMBLER_CONCURRENCY', default: '8', help: 'verdicts one reassembler process handles at once' },
+  { env: 'LOG_LEVEL', default: 'info', help: 'pino log level' },
+] as const satisfies readonly Setting[];
+
+export type SettingName = (typeof SETTINGS)[number]['env'];

@@ -1,0 +1,4 @@
+export * from './policy.js';
+export * from './messages.js';
+export * from './subjects.js';
+export * from './validate.js';

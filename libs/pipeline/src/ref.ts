@@ -1,0 +1,12 @@
+import { randomBytes } from 'node:crypto';
+
+/** Time-ordered, unique, safe in NATS subjects and S3 keys; quoted to senders in 451 replies. */
+export function newRef(): string {
+  return Date.now().toString(36) + randomBytes(6).toString('hex');
+}
+
+export const objectKeys = {
+  raw: (ref: string) => `msg/${ref}/raw.eml`,
+  part: (ref: string, index: number) => `msg/${ref}/part-${index}`,
+  rebuilt: (ref: string) => `msg/${ref}/rebuilt.eml`,
+};

@@ -1,0 +1,3 @@
+export * from './deadline.js';
+export * from './object-store.js';
+export * from './minio-store.js';

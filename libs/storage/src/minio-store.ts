@@ -1,0 +1,103 @@
+import { Client } from 'minio';
+import { pipeline } from 'node:stream/promises';
+import { PassThrough, type Readable } from 'node:stream';
+import { IdleTimeout, withDeadline } from './deadline.js';
+import { StorageError, type ObjectStore } from './object-store.js';
+
+export interface MinioStoreOptions {
+  endpoint: string;
+  accessKey: string;
+  secretKey: string;
+  bucket: string;
+  region?: string;
+  /** Deadline for one request to answer (stat, remove, the first byte of a get). */
+  requestTimeoutMs?: number;
+  /** A streaming upload or download that moves no byte for this long fails. */
+  idleTimeoutMs?: number;
+}
+
+// The minio client buffers one part in memory per upload; 5 MiB is S3's minimum part size.
+const PART_SIZE = 5 * 1024 * 1024;
+
+export class MinioStore implements ObjectStore {
+  readonly client: Client;
+  private readonly bucket: string;
+  private readonly requestTimeoutMs: number;
+  private readonly idleTimeoutMs: number;
+
+  constructor(opts: MinioStoreOptions) {
+    const url = new URL(opts.endpoint);
+    const useSSL = url.protocol === 'https:';
+    this.client = new Client({
+      endPoint: url.hostname,
+      port: url.port ? Number(url.port) : useSSL ? 443 : 80,
+      useSSL,
+      accessKey: opts.accessKey,
+      secretKey: opts.secretKey,
+      region: opts.region ?? 'us-east-1',
+      pathStyle: true,
+      partSize: PART_SIZE,
+    });
+    this.bucket = opts.bucket;
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
+    this.idleTimeoutMs = opts.idleTimeoutMs ?? 30_000;
+  }
+
+  async ensureBucket(): Promise<void> {
+    const exists = await withDeadline(this.client.bucketExists(this.bucket), this.requestTimeoutMs, 's3 bucketExists');
+    if (!exists) {
+      try {
+        await withDeadline(this.client.makeBucket(this.bucket), this.requestTimeoutMs, 's3 makeBucket');
+      } catch (err) {
+        // Another service created it in between.
+        if (!(await this.client.bucketExists(this.bucket))) throw err;
+      }
+    }
+  }
+
+  async put(key: string, body: Readable, size?: number): Promise<{ size: number }> {
+    const guard = new IdleTimeout(this.idleTimeoutMs, `s3 put ${key}`);
+    let moved = 0;
+    const counted = new PassThrough();
+    counted.on('data', (c: Buffer) => (moved += c.length));
+    const upload = this.client.putObject(this.bucket, key, counted, size);
+    try {
+      await Promise.all([pipeline(body, guard, counted), upload]);
+    } catch (err) {
+      counted.destroy();
+      throw new StorageError(`s3 put ${key} failed: ${(err as Error).message}`, { cause: err });
+    }
+    return { size: moved };
+  }
+
+  async get(key: string): Promise<Readable> {
+    let source: Readable;
+    try {
+      source = await withDeadline(this.client.getObject(this.bucket, key), this.requestTimeoutMs, `s3 get ${key}`);
+    } catch (err) {
+      throw new StorageError(`s3 get ${key} failed: ${(err as Error).message}`, { cause: err });
+    }
+    const guard = new IdleTimeout(this.idleTimeoutMs, `s3 get ${key}`);
+    source.on('error', (err) => guard.destroy(err));
+    guard.on('close', () => source.destroy());
+    return source.pipe(guard);
+  }
+
+  async stat(key: string): Promise<{ size: number }> {
+    const s = await withDeadline(this.client.statObject(this.bucket, key), this.requestTimeoutMs, `s3 stat ${key}`);
+    return { size: s.size };
+  }
+
+  async remove(keys: string[]): Promise<void> {
+    if (!keys.length) return;
+    // A bulk delete occasionally fails on s3rver (file-system race); one retry is enough.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await withDeadline(this.client.removeObjects(this.bucket, keys), this.requestTimeoutMs, 's3 removeObjects');
+        return;
+      } catch (err) {
+        if (attempt >= 3) throw new StorageError(`s3 remove failed: ${(err as Error).message}`, { cause: err });
+      }
+    }
+  }
+}

@@ -1,0 +1,14 @@
+import type { Readable } from 'node:stream';
+
+/** The only way services touch object storage; protocol code gets it injected. */
+export interface ObjectStore {
+  /** Streams `body` into `key`; size is optional (unknown-size bodies use multipart). */
+  put(key: string, body: Readable, size?: number): Promise<{ size: number }>;
+  get(key: string): Promise<Readable>;
+  stat(key: string): Promise<{ size: number }>;
+  remove(keys: string[]): Promise<void>;
+}
+
+export class StorageError extends Error {
+  override name = 'StorageError';
+}

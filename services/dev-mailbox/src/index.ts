@@ -1,0 +1,2 @@
+export * from './dev-mailbox.js';
+export * from './maildir.js';

@@ -1,0 +1,69 @@
+import { Envelope, ScanResult, Streams, Subjects, decode, type Verdict } from '@mailwarden/contracts';
+import type { Bus } from '@mailwarden/bus';
+import type { PolicyWatcher } from '@mailwarden/bus';
+import type { ObjectStore } from '@mailwarden/storage';
+import { rebuildMessage, renderNotice } from '@mailwarden/mime';
+import type { Logger } from '@mailwarden/log';
+import { decide, describeRemoval } from './decide.js';
+
+export interface FinalizeDeps {
+  bus: Bus;
+  store: ObjectStore;
+  policy: PolicyWatcher;
+  log: Logger;
+}
+
+const rebuiltKey = (ref: string) => `msg/${ref}/rebuilt.eml`;
+
+/**
+ * All verdicts of `ref` are in: apply the policy, rebuild when something goes, and tell the gateway.
+ * Idempotent, so a verdict redelivered after a crash, or two reassemblers finishing together, is harmless.
+ */
+export async function finalize(deps: FinalizeDeps, ref: string, verdicts: Verdict[]): Promise<ScanResult> {
+  const { bus, store, log } = deps;
+  const envMsg = await bus.jsm.direct.getMessage(Streams.envelopes, { last_by_subj: Subjects.envelope(ref) });
+  if (!envMsg) throw new Error(`envelope of ${ref} not found`);
+  const envelope = decode(Envelope, envMsg.data);
+  const policy = deps.policy.policy;
+  const decision = decide(envelope, verdicts, policy);
+
+  let result: ScanResult;
+  if (decision.kind === 'tempfail') {
+    result = { ref, outcome: 'tempfail', removed: [], subjectPrefixed: false, error: decision.error };
+  } else if (!decision.removed.length) {
+    // Nothing removed: the original bytes are delivered as they came.
+    result = { ref, outcome: 'deliver', key: envelope.rawKey, size: envelope.rawSize, removed: [], subjectPrefixed: false };
+  } else {
+    const date = new Date().toUTCString();
+    const replace = new Map(
+      decision.removed.map((r) => {
+        const filename = r.filename ?? `part-${r.part}`;
+        return [r.part, { noticeText: renderNotice(policy.notice.template, { filename, reason: describeRemoval(r), date, ref }), noticeFilename: `${filename}.removed.txt` }];
+      }),
+    );
+    const prefix = policy.subjectPrefix.enabled ? policy.subjectPrefix.text : undefined;
+    const source = await store.get(envelope.rawKey);
+    const { size } = await store.put(rebuiltKey(ref), rebuildMessage(source, { replace, ...(prefix ? { subjectPrefix: prefix } : {}) }));
+    result = { ref, outcome: 'deliver', key: rebuiltKey(ref), size, removed: decision.removed, subjectPrefixed: !!prefix };
+  }
+  await bus.js.publish(Subjects.result(ref), JSON.stringify(result), { msgID: `result-${ref}` });
+  log.info(
+    { event: 'message.finalized', ref, outcome: result.outcome, removed: result.removed.length, policyVersion: deps.policy.version, error: result.error },
+    `message ${result.outcome}${result.removed.length ? `, ${result.removed.length} part(s) removed` : ''}`,
+  );
+  await publishEvents(bus, envelope, verdicts, result).catch(() => undefined);
+  return result;
+}
+
+async function publishEvents(bus: Bus, envelope: Envelope, verdicts: Verdict[], result: ScanResult): Promise<void> {
+  const base = { ref: envelope.ref, time: new Date().toISOString(), protocol: envelope.protocol, direction: envelope.direction, sender: envelope.mailFrom, recipients: envelope.rcptTo, subject: envelope.subject };
+  bus.nc.publish(Subjects.event('scanned'), JSON.stringify({ ...base, parts: verdicts.length, outcome: result.outcome }));
+  for (const v of verdicts) {
+    if (v.kind === 'clean') continue;
+    const removed = result.removed.some((r) => r.part === v.part);
+    bus.nc.publish(
+      Subjects.event(v.kind),
+      JSON.stringify({ ...base, file: envelope.parts[v.part]?.filename, verdict: v.kind, detail: v.detail, reason: v.reason, action: removed ? 'removed' : v.kind === 'error' ? 'tempfail' : 'delivered' }),
+    );
+  }
+}

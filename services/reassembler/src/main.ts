@@ -1,0 +1,32 @@
+import { readSettings, parseInteger } from '@mailwarden/config';
+import { createLogger } from '@mailwarden/log';
+import { PolicyStore, PolicyWatcher, connectBus, ensureTopology, runWorkLoop } from '@mailwarden/bus';
+import { MinioStore } from '@mailwarden/storage';
+import { Buckets, Consumers, Streams } from '@mailwarden/contracts';
+import { handleVerdict } from './join.js';
+
+const log = createLogger('reassembler');
+const env = readSettings();
+const bus = await connectBus({ url: env.NATS_URL, name: 'reassembler', log });
+await ensureTopology(bus.jsm, bus.kvm);
+const store = new MinioStore({ endpoint: env.S3_ENDPOINT, accessKey: env.S3_ACCESS_KEY, secretKey: env.S3_SECRET_KEY, bucket: env.S3_BUCKET, region: env.S3_REGION });
+const stop = new AbortController();
+const policy = await PolicyWatcher.start(await PolicyStore.open(bus.kvm), log, stop.signal);
+const joins = await bus.kvm.open(Buckets.joins);
+
+const done = runWorkLoop({
+  consumer: () => bus.js.consumers.get(Streams.verdicts, Consumers.reassemblers),
+  concurrency: parseInteger(env.REASSEMBLER_CONCURRENCY, 'REASSEMBLER_CONCURRENCY', 1),
+  handle: (msg) => handleVerdict({ bus, store, policy, log, joins }, msg),
+  log,
+  signal: stop.signal,
+});
+log.info({ event: 'ready', policyVersion: policy.version }, 'reassembler ready');
+
+for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(sig, () => {
+    log.info({ event: 'shutdown', signal: sig }, 'draining');
+    stop.abort();
+    void done.then(() => bus.nc.drain()).finally(() => process.exit(0));
+  });
+}

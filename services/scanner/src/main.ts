@@ -1,0 +1,36 @@
+import { readSettings, parseClamdAddresses, parseInteger } from '@mailwarden/config';
+import { createLogger } from '@mailwarden/log';
+import { connectBus, ensureTopology, runWorkLoop } from '@mailwarden/bus';
+import { MinioStore } from '@mailwarden/storage';
+import { ClamdClient } from '@mailwarden/clamd';
+import { Consumers, Streams } from '@mailwarden/contracts';
+import { handleJob } from './scan-worker.js';
+
+const log = createLogger('scanner');
+const env = readSettings();
+const bus = await connectBus({ url: env.NATS_URL, name: 'scanner', log });
+await ensureTopology(bus.jsm, bus.kvm);
+const store = new MinioStore({ endpoint: env.S3_ENDPOINT, accessKey: env.S3_ACCESS_KEY, secretKey: env.S3_SECRET_KEY, bucket: env.S3_BUCKET, region: env.S3_REGION });
+const clamd = new ClamdClient({
+  addresses: parseClamdAddresses(env.CLAMD_ADDRESSES),
+  connectTimeoutMs: parseInteger(env.CLAMD_CONNECT_TIMEOUT_MS, 'CLAMD_CONNECT_TIMEOUT_MS', 1),
+  scanTimeoutMs: parseInteger(env.CLAMD_SCAN_TIMEOUT_MS, 'CLAMD_SCAN_TIMEOUT_MS', 1),
+});
+
+const stop = new AbortController();
+const done = runWorkLoop({
+  consumer: () => bus.js.consumers.get(Streams.jobs, Consumers.scanners),
+  concurrency: parseInteger(env.SCANNER_CONCURRENCY, 'SCANNER_CONCURRENCY', 1),
+  handle: (msg) => handleJob({ bus, store, clamd, log }, msg),
+  log,
+  signal: stop.signal,
+});
+log.info({ event: 'ready', clamd: env.CLAMD_ADDRESSES }, 'scanner ready');
+
+for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(sig, () => {
+    log.info({ event: 'shutdown', signal: sig }, 'draining');
+    stop.abort();
+    void done.then(() => bus.nc.drain()).finally(() => process.exit(0));
+  });
+}

@@ -1,0 +1,190 @@
+import './enhanced-code-patch.js';
+import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { Direction, Policy } from '@mailwarden/contracts';
+import { BareLineEndingGuard } from '@mailwarden/mime';
+import { TempFailError, newRef, type MessageScanner, type StoredMessage } from '@mailwarden/pipeline';
+import type { Logger } from '@mailwarden/log';
+import { UpstreamError, UpstreamSmtpClient } from './upstream-smtp-client.js';
+import { SmtpReplyError, replyText, tempFail } from './smtp-reply.js';
+import { SizeExceeded } from './data-guards.js';
+
+export interface SmtpProxyOptions {
+  direction: Direction;
+  hostname: string;
+  upstream: { host: string; port: number };
+  scanner: MessageScanner;
+  policy: () => Policy;
+  log: Logger;
+  connectTimeoutMs?: number;
+  commandTimeoutMs?: number;
+}
+
+/** The upstream leg of one client session, and whether a transaction is open on it. */
+interface Leg {
+  client?: UpstreamSmtpClient;
+  inTransaction: boolean;
+}
+
+/**
+ * SMTP proxy for one listener: the client's session is mirrored to upstream command by command
+ * (MAIL and RCPT replies are upstream's), DATA is stored, scanned and rebuilt, then sent upstream,
+ * and the client's final reply is upstream's. Knows nothing of NATS or S3: it gets a MessageScanner.
+ */
+export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
+  const legs = new Map<string, Leg>();
+  const connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+  const commandTimeoutMs = opts.commandTimeoutMs ?? 30_000;
+
+  const openLeg = async (session: SMTPServerSession, leg: Leg): Promise<UpstreamSmtpClient> => {
+    if (leg.client?.alive) return leg.client;
+    const { client } = await UpstreamSmtpClient.connect({ ...opts.upstream, connectTimeoutMs, commandTimeoutMs });
+    const hello = await client.hello(session.hostNameAppearsAs || opts.hostname);
+    if (hello.code !== 250) {
+      client.close();
+      throw SmtpReplyError.fromUpstream(hello);
+    }
+    leg.client = client;
+    leg.inTransaction = false;
+    return client;
+  };
+
+  const upstreamDown = (session: SMTPServerSession, err: unknown): SmtpReplyError => {
+    const ref = newRef();
+    opts.log.warn({ event: 'upstream.unavailable', ref, session: session.id, err: (err as Error).message }, 'upstream unavailable');
+    return new SmtpReplyError(451, '4.4.1', `Upstream mail server unavailable, please try again later (ref ${ref})`);
+  };
+
+  const server = new SMTPServer({
+    name: opts.hostname,
+    banner: 'Mailwarden ESMTP',
+    size: opts.policy().limits.maxMessageBytes,
+    authOptional: true,
+    disabledCommands: ['AUTH', 'STARTTLS'],
+    hideSTARTTLS: true,
+    hideDSN: true,
+    hideSMTPUTF8: true,
+    hideREQUIRETLS: true,
+    logger: false,
+    socketTimeout: 5 * 60_000,
+
+    onConnect(session, cb) {
+      const leg: Leg = { inTransaction: false };
+      legs.set(session.id, leg);
+      // Refuse early when upstream is down, as the MTA behind us would.
+      openLeg(session, leg).then(
+        () => cb(),
+        (err) => {
+          legs.delete(session.id);
+          const e = err instanceof SmtpReplyError ? err : upstreamDown(session, err);
+          cb(Object.assign(e, { responseCode: e.responseCode === 451 ? 421 : e.responseCode }));
+        },
+      );
+    },
+
+    onMailFrom(address, session, cb) {
+      void (async () => {
+        const leg = legs.get(session.id) ?? { inTransaction: false };
+        legs.set(session.id, leg);
+        let client: UpstreamSmtpClient;
+        try {
+          client = await openLeg(session, leg);
+          // The client may have sent RSET (which smtp-server answers itself): start clean upstream.
+          if (leg.inTransaction) await client.command('RSET');
+          leg.inTransaction = false;
+          const params: string[] = [];
+          const size = Number(address.args && (address.args as Record<string, string>).SIZE);
+          if (size && client.has('SIZE')) params.push(`SIZE=${size}`);
+          const body = address.args && (address.args as Record<string, string>).BODY;
+          if (body && /^(7BIT|8BITMIME)$/i.test(body) && client.has('8BITMIME')) params.push(`BODY=${body.toUpperCase()}`);
+          const reply = await client.command(`MAIL FROM:<${address.address}>${params.length ? ' ' + params.join(' ') : ''}`);
+          if (reply.code !== 250) return cb(SmtpReplyError.fromUpstream(reply));
+          leg.inTransaction = true;
+          cb();
+        } catch (err) {
+          cb(err instanceof SmtpReplyError ? err : upstreamDown(session, err));
+        }
+      })();
+    },
+
+    onRcptTo(address, session, cb) {
+      const leg = legs.get(session.id);
+      if (!leg?.client?.alive) return cb(upstreamDown(session, new UpstreamError('upstream session lost')));
+      leg.client.command(`RCPT TO:<${address.address}>`).then(
+        (reply) => (reply.code === 250 || reply.code === 251 ? cb() : cb(SmtpReplyError.fromUpstream(reply))),
+        (err) => cb(upstreamDown(session, err)),
+      );
+    },
+
+    onData(stream, session, cb) {
+      void relayData(stream, session).then(
+        (text) => cb(null, text),
+        (err) => cb(err),
+      );
+    },
+
+    onClose(session) {
+      const leg = legs.get(session.id);
+      legs.delete(session.id);
+      void leg?.client?.quit();
+    },
+  });
+
+  async function relayData(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
+    const leg = legs.get(session.id);
+    const policy = opts.policy();
+    const scanning = policy.antivirus.enabled && (opts.direction === 'inbound' ? policy.antivirus.smtp : policy.antivirus.smtpOutbound);
+    const req = {
+      protocol: 'smtp' as const,
+      direction: opts.direction,
+      mailFrom: session.envelope.mailFrom ? (session.envelope.mailFrom as SMTPServerAddress).address : '',
+      rcptTo: session.envelope.rcptTo.map((r) => r.address),
+    };
+    const guard = new BareLineEndingGuard();
+    const limited = new SizeExceeded(stream);
+    guard.once('error', (err) => limited.destroy(err));
+    const body = stream.pipe(guard).pipe(limited);
+    const refusals = once(limited);
+    let stored: StoredMessage | undefined;
+    try {
+      stored = await Promise.race([scanning ? opts.scanner.scan(req, body) : opts.scanner.store(req, body), refusals]);
+      if (!stored) throw new Error('unreachable');
+      if (!leg?.client?.alive) throw new UpstreamError('upstream session lost before delivery');
+      const reply = await leg.client.data(await stored.open());
+      leg.inTransaction = false;
+      opts.log.info(
+        { event: 'smtp.delivered', ref: stored.ref, scanned: stored.scanned, removed: stored.removed.length, upstream: reply.code, size: stored.size },
+        `message ${stored.ref} ${reply.code === 250 ? 'delivered' : 'refused by upstream'}`,
+      );
+      if (reply.code !== 250) throw SmtpReplyError.fromUpstream(reply);
+      return replyText(reply) || 'OK';
+    } catch (err) {
+      // A refusal must still let the client finish sending DATA, or its next command would be read as body.
+      stream.unpipe();
+      if (!stream.readableEnded) {
+        stream.resume();
+        await new Promise((r) => stream.once('end', r));
+      }
+      if (err instanceof SmtpReplyError) throw err;
+      if ((err as Error).name === 'BareLineEndingError') {
+        throw new SmtpReplyError(550, '5.6.11', `Message contains a ${(err as { what?: string }).what ?? 'bare line ending'}; refused (only CRLF line endings are accepted)`);
+      }
+      if (err instanceof TempFailError) {
+        opts.log.warn({ event: 'smtp.tempfail', ref: err.ref, err: err.message }, 'scan failed, temporary failure to client');
+        throw tempFail(err.ref);
+      }
+      const ref = stored?.ref ?? newRef();
+      if (leg) leg.inTransaction = !(err instanceof UpstreamError) && leg.inTransaction;
+      opts.log.warn({ event: 'smtp.tempfail', ref, err: (err as Error).message }, 'delivery failed, temporary failure to client');
+      throw tempFail(ref, err instanceof UpstreamError ? 'Upstream mail server failed to take the message' : undefined);
+    } finally {
+      void stored?.discard().catch(() => undefined);
+    }
+  }
+
+  return server;
+}
+
+/** Rejects when the stream errors; never resolves. */
+function once(s: NodeJS.EventEmitter): Promise<never> {
+  return new Promise((_, reject) => s.once('error', reject));
+}

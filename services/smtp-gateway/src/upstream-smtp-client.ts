@@ -1,0 +1,202 @@
+import { connect, type Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import { DotStuffer } from '@mailwarden/mime';
+import type { SmtpReply } from './smtp-reply.js';
+
+export class UpstreamError extends Error {
+  override name = 'UpstreamError';
+}
+
+export interface UpstreamOptions {
+  host: string;
+  port: number;
+  connectTimeoutMs: number;
+  /** Deadline for each command's reply; DATA's final reply gets the same after the last byte. */
+  commandTimeoutMs: number;
+}
+
+/**
+ * A minimal SMTP client for the upstream leg: one command at a time, a deadline on every reply,
+ * and DATA streamed with backpressure. We write our own because the session must be mirrored
+ * command by command (nodemailer's client only sends whole envelopes).
+ */
+export class UpstreamSmtpClient {
+  capabilities = new Map<string, string>();
+  private buffer = '';
+  private lines: string[] = [];
+  private waiter: { resolve: (r: SmtpReply) => void; reject: (e: Error) => void } | undefined;
+  private failure: Error | undefined;
+
+  private constructor(
+    private readonly socket: Socket,
+    private readonly opts: UpstreamOptions,
+  ) {
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => this.fail(new UpstreamError(`upstream ${opts.host}:${opts.port}: ${err.message}`, { cause: err })));
+    socket.on('close', () => this.fail(new UpstreamError(`upstream ${opts.host}:${opts.port} closed the connection`)));
+  }
+
+  static async connect(opts: UpstreamOptions): Promise<{ client: UpstreamSmtpClient; greeting: SmtpReply }> {
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const s = connect({ host: opts.host, port: opts.port });
+      const timer = setTimeout(() => {
+        s.destroy();
+        reject(new UpstreamError(`upstream ${opts.host}:${opts.port}: connect timeout after ${opts.connectTimeoutMs} ms`));
+      }, opts.connectTimeoutMs);
+      s.once('connect', () => {
+        clearTimeout(timer);
+        resolve(s);
+      });
+      s.once('error', (err) => {
+        clearTimeout(timer);
+        reject(new UpstreamError(`upstream ${opts.host}:${opts.port}: ${err.message}`, { cause: err }));
+      });
+    });
+    const client = new UpstreamSmtpClient(socket, opts);
+    const greeting = await client.read();
+    if (greeting.code !== 220) {
+      client.close();
+      throw new UpstreamError(`upstream greeting: ${greeting.code} ${greeting.lines.join(' ')}`);
+    }
+    return { client, greeting };
+  }
+
+  get alive(): boolean {
+    return !this.failure && !this.socket.destroyed;
+  }
+
+  /** EHLO, falling back to HELO for servers that do not know it; records the capabilities. */
+  async hello(name: string): Promise<SmtpReply> {
+    let reply = await this.command(`EHLO ${name}`);
+    this.capabilities.clear();
+    if (reply.code === 250) {
+      for (const line of reply.lines.slice(1)) {
+        const [kw, ...rest] = line.split(' ');
+        if (kw) this.capabilities.set(kw.toUpperCase(), rest.join(' '));
+      }
+    } else if (reply.code >= 500) {
+      reply = await this.command(`HELO ${name}`);
+    }
+    return reply;
+  }
+
+  has(capability: string): boolean {
+    return this.capabilities.has(capability);
+  }
+
+  async command(line: string): Promise<SmtpReply> {
+    if (/[\r\n\0]/.test(line)) throw new UpstreamError('refusing to send a command with CR, LF or NUL');
+    this.write(`${line}\r\n`);
+    return this.read();
+  }
+
+  /** DATA: waits for 354, streams the (CRLF) message dot-stuffed, returns the final reply. */
+  async data(message: Readable): Promise<SmtpReply> {
+    const go = await this.command('DATA');
+    if (go.code !== 354) {
+      message.destroy();
+      return go;
+    }
+    const stuffed = message.pipe(new DotStuffer());
+    message.once('error', (err) => stuffed.destroy(err));
+    try {
+      for await (const chunk of stuffed) {
+        if (this.failure) throw this.failure;
+        if (!this.socket.write(chunk as Buffer)) await this.drained();
+      }
+    } catch (err) {
+      // A half-sent message cannot be taken back: drop the connection so upstream discards it.
+      this.close();
+      throw err instanceof UpstreamError ? err : new UpstreamError(`sending message upstream failed: ${(err as Error).message}`, { cause: err });
+    }
+    return this.read();
+  }
+
+  async quit(): Promise<void> {
+    if (!this.alive) return;
+    try {
+      await this.command('QUIT');
+    } catch {
+      // Closing anyway.
+    }
+    this.close();
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private write(data: string): void {
+    if (this.failure) throw this.failure;
+    this.socket.write(data);
+  }
+
+  private drained(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.close();
+        reject(new UpstreamError(`upstream stalled for ${this.opts.commandTimeoutMs} ms while receiving the message`));
+      }, this.opts.commandTimeoutMs);
+      this.socket.once('drain', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private read(): Promise<SmtpReply> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiter = undefined;
+        this.close();
+        reject(new UpstreamError(`upstream did not answer within ${this.opts.commandTimeoutMs} ms`));
+      }, this.opts.commandTimeoutMs);
+      this.waiter = {
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      this.drain();
+    });
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buffer += chunk.toString('latin1');
+    if (this.buffer.length > 64 * 1024) return this.fail(new UpstreamError('upstream reply too long'));
+    this.drain();
+  }
+
+  /** Hands a complete (possibly multi-line) reply to the waiting command. */
+  private drain(): void {
+    let nl: number;
+    while (this.waiter && (nl = this.buffer.indexOf('\n')) >= 0) {
+      const line = this.buffer.slice(0, nl).replace(/\r$/, '');
+      this.buffer = this.buffer.slice(nl + 1);
+      const m = /^(\d{3})([ -]?)(.*)$/.exec(line);
+      if (!m) return this.fail(new UpstreamError(`malformed upstream reply: ${JSON.stringify(line.slice(0, 100))}`));
+      this.lines.push(m[3]!);
+      if (m[2] !== '-') {
+        const reply = { code: Number(m[1]), lines: this.lines };
+        this.lines = [];
+        const w = this.waiter;
+        this.waiter = undefined;
+        w.resolve(reply);
+      }
+    }
+  }
+
+  private fail(err: Error): void {
+    if (!this.failure) this.failure = err;
+    this.socket.destroy();
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.reject(this.failure);
+  }
+}

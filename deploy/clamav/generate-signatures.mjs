@@ -32,11 +32,13 @@ function sigName(fileName) {
 }
 
 const entries = [{ name: 'Mailwarden.Test.EICAR', data: EICAR }];
-let files = [];
+let files;
 try {
   files = readdirSync(testFilesDir).sort();
 } catch (err) {
-  console.error(`warning: cannot read ${testFilesDir} (${err.code ?? err.message}); only EICAR hashes written`);
+  // Refuse rather than overwrite the committed databases with an EICAR-only subset.
+  console.error(`cannot read ${testFilesDir} (${err.code ?? err.message}): apt-get install clamav-testfiles`);
+  process.exit(1);
 }
 for (const f of files) {
   const p = join(testFilesDir, f);

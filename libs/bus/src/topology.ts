@@ -6,7 +6,7 @@ const ns = (s: number) => s * 1_000_000_000;
 const DAY = 24 * 3600;
 
 const STREAMS: (Partial<StreamConfig> & { name: string })[] = [
-  { name: Streams.envelopes, subjects: ['mw.envelope.>'], retention: RetentionPolicy.Limits, max_age: ns(DAY), duplicate_window: ns(120) },
+  { name: Streams.envelopes, subjects: ['mw.envelope.>'], retention: RetentionPolicy.Limits, max_age: ns(DAY), allow_direct: true, duplicate_window: ns(120) },
   // Work queues: a job or verdict is removed once a worker acked it.
   { name: Streams.jobs, subjects: ['mw.job.>'], retention: RetentionPolicy.Workqueue, max_age: ns(DAY), duplicate_window: ns(120) },
   { name: Streams.verdicts, subjects: ['mw.verdict.>'], retention: RetentionPolicy.Workqueue, max_age: ns(DAY), duplicate_window: ns(120) },

@@ -46,10 +46,51 @@ export class ClamdError extends Error {
   }
 }
 
-/** Largest chunk clamd accepts in one INSTREAM frame that we send. */
+/** Largest INSTREAM frame we send (clamd accepts bigger ones; 64 KiB keeps memory per scan small). */
 export const MAX_CHUNK_BYTES = 64 * 1024;
 
 const SIZE_LIMIT_REPLY = 'INSTREAM size limit exceeded';
+
+/** After a write error, how long to wait for the reply clamd may already have sent. */
+const WRITE_ERROR_GRACE_MS = 2000;
+
+/** The Writable implementation hooks of a net.Socket (the stream implementer API). */
+type WriteCallback = (err?: Error | null) => void;
+type WritableImpl = {
+  _write(chunk: unknown, encoding: BufferEncoding, cb: WriteCallback): void;
+  _writev?(chunks: unknown[], cb: WriteCallback): void;
+};
+
+/**
+ * Makes "peer closed" write errors (EPIPE, ECONNRESET) on `socket` go to `onPeerGone` instead of
+ * erroring the stream. Node destroys a socket on a write error, which discards a reply that had
+ * already arrived but was not read yet (clamd answers early, e.g. on its size limit, and closes).
+ * With this, the read side stays open and delivers that reply, then EOF or its own error.
+ */
+function divertPeerGoneWriteErrors(socket: Socket, onPeerGone: (err: Error) => void): void {
+  const impl = socket as unknown as WritableImpl;
+  const guard =
+    (cb: WriteCallback): WriteCallback =>
+    (err) => {
+      const code = errorCode(err);
+      if (err && (code === 'EPIPE' || code === 'ECONNRESET' || code === 'ECONNABORTED')) {
+        onPeerGone(err);
+        cb();
+      } else {
+        cb(err);
+      }
+    };
+  const write = impl._write;
+  impl._write = function (this: WritableImpl, chunk, encoding, cb) {
+    write.call(this, chunk, encoding, guard(cb));
+  };
+  const writev = impl._writev;
+  if (writev) {
+    impl._writev = function (this: WritableImpl, chunks, cb) {
+      writev.call(this, chunks, guard(cb));
+    };
+  }
+}
 
 /** "host:port" or "unix:/path". */
 export function formatClamdAddress(address: ClamdAddress): string {
@@ -290,11 +331,13 @@ export class ClamdClient {
       let source: Readable | undefined;
       let settled = false;
       let writeError: unknown;
+      let graceTimer: NodeJS.Timeout | undefined;
 
       const finish = (err: unknown, outcome?: ScanOutcome): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        clearTimeout(graceTimer);
         signal?.removeEventListener('abort', onAbort);
         socket.destroy();
         source?.destroy();
@@ -325,25 +368,34 @@ export class ClamdClient {
         else finish(undefined, verdict);
       };
 
+      // clamd may answer early (size limit) and close while we still write: stop writing and read
+      // the reply that arrived (see divertPeerGoneWriteErrors).
+      let wakePump: (() => void) | undefined;
+      divertPeerGoneWriteErrors(socket, (err) => {
+        writeError ??= err;
+        graceTimer ??= setTimeout(() => tryReply(true, writeError), WRITE_ERROR_GRACE_MS);
+        wakePump?.();
+      });
       socket.on('data', (d: Buffer) => {
         replyChunks.push(d);
         tryReply(false);
       });
       socket.on('end', () => tryReply(true, writeError));
-      socket.on('error', (err) => {
-        // EPIPE/ECONNRESET after an early reply: the reply already read decides.
-        writeError = err;
-        tryReply(true, err);
+      socket.on('error', (err) => tryReply(true, writeError ?? err));
+      socket.on('close', () => {
+        clearTimeout(graceTimer);
+        tryReply(true, writeError);
       });
-      socket.on('close', () => tryReply(true, writeError));
 
       const waitDrain = (): Promise<void> =>
         new Promise((res) => {
           const go = (): void => {
+            wakePump = undefined;
             socket.off('drain', go);
             socket.off('close', go);
             res();
           };
+          wakePump = go;
           socket.on('drain', go);
           socket.on('close', go);
         });
@@ -361,12 +413,18 @@ export class ClamdClient {
           source.destroy();
           return;
         }
-        source.on('error', (err) => finish(new FatalAttemptError(err)));
+        // Leaving the loop below early destroys the source (AbortError): that is us, not the source.
+        let stopping = false;
+        const mustStop = (): boolean =>
+          (stopping ||= settled || writeError !== undefined || socket.destroyed || !socket.writable);
+        source.on('error', (err) => {
+          if (!stopping && !settled) finish(new FatalAttemptError(err));
+        });
         socket.write('zINSTREAM\0');
         for await (const raw of source) {
           const chunk: Buffer = typeof raw === 'string' ? Buffer.from(raw) : Buffer.isBuffer(raw) ? raw : Buffer.from(raw as Uint8Array);
           for (let off = 0; off < chunk.length; off += MAX_CHUNK_BYTES) {
-            if (settled || socket.destroyed || !socket.writable) return;
+            if (mustStop()) return;
             const piece = chunk.subarray(off, Math.min(off + MAX_CHUNK_BYTES, chunk.length));
             const header = Buffer.allocUnsafe(4);
             header.writeUInt32BE(piece.length, 0);
@@ -377,7 +435,7 @@ export class ClamdClient {
             if (!ok) await waitDrain();
           }
         }
-        if (settled || socket.destroyed || !socket.writable) return;
+        if (mustStop()) return;
         socket.write(Buffer.alloc(4)); // zero-length chunk: end of stream
       };
 

@@ -100,10 +100,10 @@ async function copyDatabases(fromDir: string, toDir: string): Promise<number> {
 
 async function tail(file: string, lines = 15): Promise<string> {
   try {
-    const text = await readFile(file, 'utf8');
-    return text.trimEnd().split('\n').slice(-lines).join('\n');
+    const text = (await readFile(file, 'utf8')).trimEnd();
+    return text === '' ? '' : text.split('\n').slice(-lines).join('\n');
   } catch {
-    return '(no output)';
+    return '';
   }
 }
 
@@ -121,7 +121,8 @@ export async function startClamd(opts: StartClamdOptions): Promise<RunningClamd>
     if (n === 0) throw new Error(`no signature databases found in ${CLAMAV_DEPLOY_DIR}`);
   }
   const template = await readFile(join(CLAMAV_DEPLOY_DIR, 'clamd.conf.template'), 'utf8');
-  const socketPath = join(stateDir, 'clamd.sock');
+  const sockPath = join(stateDir, 'clamd.sock');
+  const socketPath = sockPath.length <= MAX_UNIX_PATH ? sockPath : undefined;
   const logFile = join(stateDir, 'clamd.log');
   const outFile = join(stateDir, 'clamd.out');
   const confFile = join(stateDir, 'clamd.conf');
@@ -136,7 +137,7 @@ export async function startClamd(opts: StartClamdOptions): Promise<RunningClamd>
         DATABASE_DIR: resolve(databaseDir),
         TCP_ADDR: host,
         TCP_PORT: String(port),
-        LOCAL_SOCKET: socketPath.length <= MAX_UNIX_PATH ? socketPath : undefined,
+        LOCAL_SOCKET: socketPath,
         PID_FILE: join(stateDir, 'clamd.pid'),
         LOG_FILE: logFile,
       },
@@ -145,8 +146,7 @@ export async function startClamd(opts: StartClamdOptions): Promise<RunningClamd>
     await writeFile(confFile, conf);
     await writeFile(logFile, '');
     try {
-      return await launch({ clamdPath, confFile, logFile, outFile, host, port, readyTimeoutMs,
-        socketPath: socketPath.length <= MAX_UNIX_PATH ? socketPath : undefined });
+      return await launch({ clamdPath, confFile, logFile, outFile, host, port, socketPath, readyTimeoutMs });
     } catch (err) {
       const bindFailure = /bind|address already in use/i.test(err instanceof Error ? err.message : '');
       if (attempt >= attempts || !bindFailure) throw err;
@@ -207,8 +207,9 @@ async function launch(spec: LaunchSpec): Promise<RunningClamd> {
     const log = await tail(spec.logFile);
     const out = await tail(spec.outFile);
     return new Error(
-      `clamd (${spec.clamdPath} -c ${spec.confFile}) ${why}\n--- clamd log (tail) ---\n${log}` +
-        (out !== '(no output)' && out !== log ? `\n--- clamd output (tail) ---\n${out}` : ''),
+      `clamd (${spec.clamdPath} -c ${spec.confFile}) ${why}` +
+        (log ? `\n--- clamd log (tail) ---\n${log}` : '') +
+        (out && out !== log ? `\n--- clamd output (tail) ---\n${out}` : ''),
     );
   };
 

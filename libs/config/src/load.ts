@@ -31,14 +31,3 @@ export function parseInteger(value: string, name: string, min = 0): number {
   if (!Number.isInteger(n) || n < min) throw new ConfigError(`${name}: expected an integer ≥ ${min}, got "${value}"`);
   return n;
 }
-
-export type ClamdAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
-
-export function parseClamdAddresses(value: string): ClamdAddress[] {
-  const list = value
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  if (!list.length) throw new ConfigError('CLAMD_ADDRESSES: at least one address is needed');
-  return list.map((a) => (a.startsWith('unix:') ? { kind: 'unix', path: a.slice(5) } : { kind: 'tcp', ...parseHostPort(a, 'CLAMD_ADDRESSES') }));
-}

@@ -2,3 +2,4 @@ export * from './policy.js';
 export * from './messages.js';
 export * from './subjects.js';
 export * from './validate.js';
+export * from './events.js';

@@ -23,6 +23,8 @@ export async function withDeadline<T>(promise: Promise<T>, ms: number, what: str
  */
 export class IdleTimeout extends Transform {
   private timer: NodeJS.Timeout;
+  /** Bytes that went through. */
+  bytes = 0;
   constructor(
     private readonly ms: number,
     private readonly what: string,
@@ -37,6 +39,7 @@ export class IdleTimeout extends Transform {
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.timer.refresh();
+    this.bytes += chunk.length;
     cb(null, chunk);
   }
   override _flush(cb: TransformCallback): void {

@@ -1,6 +1,6 @@
 import { Client } from 'minio';
 import { pipeline } from 'node:stream/promises';
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { IdleTimeout, withDeadline } from './deadline.js';
 import { StorageError, type ObjectStore } from './object-store.js';
 
@@ -57,17 +57,14 @@ export class MinioStore implements ObjectStore {
 
   async put(key: string, body: Readable, size?: number): Promise<{ size: number }> {
     const guard = new IdleTimeout(this.idleTimeoutMs, `s3 put ${key}`);
-    let moved = 0;
-    const counted = new PassThrough();
-    counted.on('data', (c: Buffer) => (moved += c.length));
-    const upload = this.client.putObject(this.bucket, key, counted, size);
+    const upload = this.client.putObject(this.bucket, key, guard, size);
     try {
-      await Promise.all([pipeline(body, guard, counted), upload]);
+      await Promise.all([pipeline(body, guard), upload]);
     } catch (err) {
-      counted.destroy();
+      guard.destroy();
       throw new StorageError(`s3 put ${key} failed: ${(err as Error).message}`, { cause: err });
     }
-    return { size: moved };
+    return { size: guard.bytes };
   }
 
   async get(key: string): Promise<Readable> {

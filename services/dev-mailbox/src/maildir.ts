@@ -61,7 +61,10 @@ export class MaildirStore {
   /** Creates `<root>/<user>/{tmp,new,cur}` (owned by the mail owner); returns the user's dir. */
   async ensureMailbox(user: string): Promise<string> {
     if (!isValidMailboxName(user)) throw new MaildirError(`invalid mailbox name "${user}"`);
-    await mkdir(this.root, { recursive: true, mode: 0o755 });
+    // A root we create belongs to the mail owner too (Dovecot creates new users' maildirs there).
+    if ((await mkdir(this.root, { recursive: true, mode: 0o755 })) !== undefined && this.owner) {
+      await chown(this.root, this.owner.uid, this.owner.gid);
+    }
     const dir = join(this.root, user);
     for (const d of [dir, join(dir, 'tmp'), join(dir, 'new'), join(dir, 'cur')]) {
       await mkdir(d, { recursive: true, mode: 0o700 });
@@ -97,6 +100,9 @@ export class MaildirStore {
       files.unshift(first);
       return { id, size: out.bytesWritten, files };
     } catch (err) {
+      // A stream that fails early can beat the file's open(): wait for the fd to be closed,
+      // or the file would appear after the unlink.
+      if (!out.closed) await new Promise((r) => out.once('close', r));
       await Promise.all([tmp, ...files].map((f) => unlink(f).catch(() => undefined)));
       throw err;
     }

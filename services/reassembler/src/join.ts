@@ -21,24 +21,16 @@ export async function handleVerdict(deps: FinalizeDeps & { joins: KV }, msg: JsM
   const { ref } = verdict;
   try {
     await deps.joins.put(`${ref}.${verdict.part}`, JSON.stringify(verdict));
-    const keys: string[] = [];
-    for await (const k of await deps.joins.keys(`${ref}.*`)) keys.push(k);
-    if (keys.length < verdict.parts) {
+    // Reading every part's entry (rather than listing keys) is one direct get each and works on any server.
+    const entries = await Promise.all(Array.from({ length: verdict.parts }, (_, i) => deps.joins.get(`${ref}.${i}`)));
+    if (entries.some((e) => !e || e.operation !== 'PUT')) {
       msg.ack();
       return;
     }
     const already = await deps.bus.jsm.direct.getMessage(Streams.results, { last_by_subj: Subjects.result(ref) }).catch(() => null);
-    if (!already) {
-      const verdicts: Verdict[] = [];
-      for (let i = 0; i < verdict.parts; i++) {
-        const e = await deps.joins.get(`${ref}.${i}`);
-        if (!e || e.operation !== 'PUT') throw new Error(`verdict ${ref}.${i} missing from join`);
-        verdicts.push(decode(Verdict, e.value));
-      }
-      await finalize(deps, ref, verdicts);
-    }
+    if (!already) await finalize(deps, ref, entries.map((e) => decode(Verdict, e!.value)));
     msg.ack();
-    await Promise.all(keys.map((k) => deps.joins.purge(k))).catch(() => undefined);
+    await Promise.all(entries.map((_, i) => deps.joins.purge(`${ref}.${i}`))).catch(() => undefined);
   } catch (err) {
     deps.log.warn({ event: 'verdict.retry', ref, err: (err as Error).message }, 'join failed, will retry');
     msg.nak(1000);

@@ -1,8 +1,8 @@
-import { readSettings, parseClamdAddresses, parseInteger } from '@mailwarden/config';
+import { readSettings, parseInteger } from '@mailwarden/config';
 import { createLogger } from '@mailwarden/log';
 import { connectBus, ensureTopology, runWorkLoop } from '@mailwarden/bus';
 import { MinioStore } from '@mailwarden/storage';
-import { ClamdClient } from '@mailwarden/clamd';
+import { ClamdClient, parseClamdAddresses } from '@mailwarden/clamd';
 import { Consumers, Streams } from '@mailwarden/contracts';
 import { handleJob } from './scan-worker.js';
 

@@ -1,0 +1,97 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Direction, MessageRef, Protocol, UnscannableReason } from './messages.js';
+
+/**
+ * Activity events, published on `mw.event.<kind>` (Subjects.event) and kept in the MW_EVENTS
+ * stream for 30 days. The config service rebuilds its counters and recent detections from them.
+ * Every payload carries its `kind`, equal to the last subject token.
+ */
+
+/** What every event about one message carries. */
+const MessageFields = {
+  ref: MessageRef,
+  /** ISO 8601 time the event happened. */
+  time: Type.String(),
+  protocol: Protocol,
+  direction: Direction,
+  /** The envelope sender (MAIL FROM), empty for a null sender. */
+  sender: Type.String(),
+  /** The envelope recipients (RCPT TO). */
+  recipients: Type.Array(Type.String()),
+  /** The decoded Subject header, when the message had one. */
+  subject: Type.Optional(Type.String()),
+};
+
+/** A message went through the pipeline (whatever the verdicts). */
+export const ScannedEvent = Type.Object({
+  kind: Type.Literal('scanned'),
+  ...MessageFields,
+  /** Number of MIME leaf parts scanned. */
+  parts: Type.Integer({ minimum: 0 }),
+  outcome: Type.Union([Type.Literal('deliver'), Type.Literal('tempfail')]),
+});
+export type ScannedEvent = Static<typeof ScannedEvent>;
+
+/** What became of the part: removed (replaced by the notice), delivered as it was, or the message was refused for now. */
+export const DetectionAction = Type.Union([Type.Literal('removed'), Type.Literal('delivered'), Type.Literal('tempfail')]);
+export type DetectionAction = Static<typeof DetectionAction>;
+
+const DetectionFields = {
+  ...MessageFields,
+  /** The attachment's file name, when it had one. */
+  file: Type.Optional(Type.String()),
+  /** Signature name (infected), clamd's heuristic (unscannable) or the error text (error). */
+  detail: Type.Optional(Type.String()),
+  action: DetectionAction,
+};
+
+/** One part of a message was infected. */
+export const InfectedEvent = Type.Object({
+  kind: Type.Literal('infected'),
+  ...DetectionFields,
+  verdict: Type.Literal('infected'),
+  reason: Type.Optional(UnscannableReason),
+});
+export type InfectedEvent = Static<typeof InfectedEvent>;
+
+/** One part of a message could not be scanned (encrypted, corrupt, over the engine's limits). */
+export const UnscannableEvent = Type.Object({
+  kind: Type.Literal('unscannable'),
+  ...DetectionFields,
+  verdict: Type.Literal('unscannable'),
+  reason: Type.Optional(UnscannableReason),
+});
+export type UnscannableEvent = Static<typeof UnscannableEvent>;
+
+/** Scanning one part failed (engine down, timeout): the message was refused with a temporary failure. */
+export const ScanErrorEvent = Type.Object({
+  kind: Type.Literal('error'),
+  ...DetectionFields,
+  verdict: Type.Literal('error'),
+  reason: Type.Optional(UnscannableReason),
+});
+export type ScanErrorEvent = Static<typeof ScanErrorEvent>;
+
+/** A session was relayed encrypted (TLS policy `passthrough`) and therefore not scanned. */
+export const TlsUnscannedEvent = Type.Object({
+  kind: Type.Literal('tls-unscanned'),
+  /** Present when the session had already got a message reference. */
+  ref: Type.Optional(MessageRef),
+  time: Type.String(),
+  protocol: Protocol,
+  direction: Direction,
+  /** The client's address, `host:port`. */
+  client: Type.String(),
+  /** Why it went unscanned, e.g. `passthrough`. */
+  reason: Type.String(),
+});
+export type TlsUnscannedEvent = Static<typeof TlsUnscannedEvent>;
+
+export const ActivityEvent = Type.Union([ScannedEvent, InfectedEvent, UnscannableEvent, ScanErrorEvent, TlsUnscannedEvent]);
+export type ActivityEvent = Static<typeof ActivityEvent>;
+export type ActivityEventKind = ActivityEvent['kind'];
+
+/** A per-part finding: what GET /api/v1/events lists. */
+export type DetectionEvent = InfectedEvent | UnscannableEvent | ScanErrorEvent;
+
+export const ACTIVITY_EVENT_KINDS: readonly ActivityEventKind[] = ['scanned', 'infected', 'unscannable', 'error', 'tls-unscanned'];

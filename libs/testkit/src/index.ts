@@ -1,0 +1,6 @@
+export * from './eicar.js';
+export * from './compose.js';
+export * from './python-smtp.js';
+export * from './wait.js';
+export * from './python-pop3.js';
+export * from './zip.js';

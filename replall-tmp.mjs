@@ -1,0 +1,13 @@
+import { readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { extractParts, rebuildMessage } from './libs/mime/dist/src/index.js';
+import { collect } from './libs/mime/dist/test/helpers.js';
+const buf = readFileSync(process.argv[2]);
+const ex = async (b) => { const l = []; const r = await extractParts(Readable.from([b]), async (i, d) => { l[i.index] = [i, (await collect(d)).toString()]; }); return l; };
+const base = await ex(buf);
+console.log('BASE', base.map(([i, d]) => JSON.stringify(i) + ' ' + JSON.stringify(d.slice(0, 60))).join('\n'));
+const replace = new Map(base.map((_, i) => [i, { noticeText: `notice for leaf ${i}`, noticeFilename: `leaf-${i}.txt` }]));
+const out = await collect(rebuildMessage(Readable.from([buf]), { replace }));
+if (process.env.SHOW) console.log(out.toString());
+const after = await ex(out);
+console.log('AFTER', after.map(([i, d]) => JSON.stringify(i) + ' ' + JSON.stringify(d.slice(0, 60))).join('\n'));

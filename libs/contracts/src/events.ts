@@ -5,6 +5,10 @@ import { Direction, MessageRef, Protocol, UnscannableReason } from './messages.j
  * Activity events, published on `mw.event.<kind>` (Subjects.event) and kept in the MW_EVENTS
  * stream for 30 days. The config service rebuilds its counters and recent detections from them.
  * Every payload carries its `kind`, equal to the last subject token.
+ *
+ * Publish with JetStream and a msgID (`event-<ref>-scanned`, `event-<ref>-<part>`,
+ * `event-<ref>-tls`): a message finalised twice (a redelivered verdict, two reassemblers) must
+ * not be counted twice. The config service also drops duplicates by the same keys.
  */
 
 /** What every event about one message carries. */
@@ -38,6 +42,8 @@ export type DetectionAction = Static<typeof DetectionAction>;
 
 const DetectionFields = {
   ...MessageFields,
+  /** The leaf part number (PartRef.index): with `ref`, identifies the finding, so a duplicate can be recognised. */
+  part: Type.Optional(Type.Integer({ minimum: 0 })),
   /** The attachment's file name, when it had one. */
   file: Type.Optional(Type.String()),
   /** Signature name (infected), clamd's heuristic (unscannable) or the error text (error). */

@@ -4,7 +4,7 @@
  * with a deadline, stop with SIGTERM then SIGKILL.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, type WriteStream } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -38,7 +38,16 @@ export interface DaemonOptions extends Pick<SpawnOptions, 'cwd' | 'env'> {
    * (`npm start`). They are still SIGKILLed when this process exits.
    */
   detached?: boolean;
+  /**
+   * SIGTERM the daemon when this process dies, however it dies (SIGKILL, a test runner's
+   * timeout): Linux's parent-death signal, set with util-linux's `setpriv --pdeathsig`.
+   * Default true where /usr/bin/setpriv exists.
+   */
+  dieWithParent?: boolean;
 }
+
+const SETPRIV = '/usr/bin/setpriv';
+const haveSetpriv = process.platform === 'linux' && existsSync(SETPRIV);
 
 export interface Daemon {
   readonly name: string;
@@ -82,7 +91,11 @@ export function spawnDaemon(command: string, args: readonly string[], opts: Daem
     log = createWriteStream(opts.logFile, { flags: 'a' });
     log.on('error', () => undefined);
   }
-  const child = spawn(command, args, {
+  const [cmd, argv] =
+    (opts.dieWithParent ?? true) && haveSetpriv
+      ? [SETPRIV, ['--pdeathsig', 'TERM', '--', command, ...args]]
+      : [command, [...args]];
+  const child = spawn(cmd, argv, {
     cwd: opts.cwd,
     env: opts.env,
     stdio: [opts.stdinPipe ? 'pipe' : 'ignore', 'pipe', 'pipe'],

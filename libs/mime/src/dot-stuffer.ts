@@ -4,6 +4,7 @@ const CR = 0x0d;
 const LF = 0x0a;
 const DOT = 0x2e;
 const TERMINATOR = Buffer.from('.\r\n');
+const EXTRA_DOT = Buffer.from('.');
 
 /**
  * Message → SMTP DATA / POP3 multi-line body (RFC 5321 4.5.2, RFC 1939 3): doubles a '.' that
@@ -26,7 +27,7 @@ export class DotStuffer extends Transform {
     for (let i = 0; i < chunk.length; i++) {
       const byte = chunk[i];
       if (lineStart && byte === DOT) {
-        out.push(chunk.subarray(from, i), TERMINATOR.subarray(0, 1));
+        out.push(chunk.subarray(from, i), EXTRA_DOT);
         from = i;
       }
       lineStart = byte === LF && prevCr;

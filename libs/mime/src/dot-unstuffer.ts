@@ -4,6 +4,8 @@ const CR = 0x0d;
 const LF = 0x0a;
 const DOT = 0x2e;
 
+type WriteCallback = (error?: Error | null) => void;
+
 /** The input ended before the `CRLF.CRLF` terminator: the multi-line response is truncated. */
 export class UnterminatedMultilineError extends Error {
   override name = 'UnterminatedMultilineError';
@@ -27,29 +29,67 @@ const enum State {
  * undone, ending with the CRLF that precedes the terminating `.` line. The terminator is
  * `CRLF.CRLF`, the first CRLF being the end of the `+OK` line or of the last message line.
  *
- * On the terminator: the readable side ends ('end' once read), `terminated` becomes true and
- * 'terminated' is emitted synchronously (within the write that completed it), so a reader can stop
- * feeding socket data at once. `remainder` holds the bytes that came after the terminator (the
- * start of the next response); bytes written after that are appended to `remainder`, never to
- * the message. Ending the writable side before the terminator is an UnterminatedMultilineError.
+ * The terminator is found when the bytes are written, not when the stream gets round to them, so
+ * that it is known at once even while the reader lags behind: within the write() that completes
+ * it, `terminated` becomes true, 'terminated' is emitted, and the writable side is ended (the
+ * readable side then ends, 'end', once read). `remainder` holds the bytes of that write after
+ * the terminator (the start of the next response); bytes written later are appended to it, never
+ * to the message. Ending the input before the terminator is an UnterminatedMultilineError.
+ *
+ * Note: a `for await` loop over the readable side destroys the stream when it ends; read it with
+ * 'data'/pipe if you still write to it after the terminator.
  */
 export class DotUnstuffer extends Transform {
   terminated = false;
   remainder: Buffer = Buffer.alloc(0);
   private state: State = State.LineStart;
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+  override write(chunk: Buffer | Uint8Array | string, encoding?: BufferEncoding | WriteCallback, callback?: WriteCallback): boolean {
+    const done = typeof encoding === 'function' ? encoding : callback;
+    const data = typeof chunk === 'string' ? Buffer.from(chunk, typeof encoding === 'string' ? encoding : 'utf8') : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     if (this.terminated) {
-      this.remainder = Buffer.concat([this.remainder, chunk]);
-      return callback();
+      this.remainder = Buffer.concat([this.remainder, data]);
+      if (done) process.nextTick(done);
+      return true;
     }
-    // at most one extra byte per chunk: a held-back '.\r' whose CR turns out to be content
+    const { output, end } = this.unstuff(data);
+    if (end < 0) return super.write(output, done);
+    this.terminated = true;
+    this.remainder = Buffer.from(data.subarray(end));
+    if (output.length) super.write(output);
+    super.end(done);
+    this.emit('terminated');
+    return true;
+  }
+
+  override end(...args: unknown[]): this {
+    const done = args.find((arg): arg is WriteCallback => typeof arg === 'function');
+    const chunk = args[0];
+    if (typeof chunk === 'string' || chunk instanceof Uint8Array) this.write(chunk, typeof args[1] === 'string' ? (args[1] as BufferEncoding) : undefined);
+    if (this.writableEnded) {
+      if (done) process.nextTick(done);
+    } else {
+      super.end(done);
+    }
+    return this;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (!this.terminated) return callback(new UnterminatedMultilineError('multi-line response ended without the CRLF.CRLF terminator'));
+    callback();
+  }
+
+  /** Unstuffs one chunk; `end` is the offset just after the terminator, -1 if not in this chunk. */
+  private unstuff(chunk: Buffer): { output: Buffer; end: number } {
+    // at most one extra byte: a held-back '.\r' whose CR turns out to be content
     const out = Buffer.allocUnsafe(chunk.length + 1);
     let n = 0;
     let state = this.state;
-    let done = false;
-    let i = 0;
-    for (; i < chunk.length; i++) {
+    for (let i = 0; i < chunk.length; i++) {
       const byte = chunk[i] as number;
       if (state === State.LineStart && byte === DOT) {
         state = State.Dot;
@@ -64,8 +104,8 @@ export class DotUnstuffer extends Transform {
         state = State.InLine;
       } else if (state === State.DotCr) {
         if (byte === LF) {
-          done = true;
-          break;
+          this.state = state;
+          return { output: out.subarray(0, n), end: i + 1 };
         }
         // '.' CR something: the dot was stuffing, the CR is content
         out[n++] = CR;
@@ -75,18 +115,6 @@ export class DotUnstuffer extends Transform {
       state = byte === CR ? State.AfterCr : state === State.AfterCr && byte === LF ? State.LineStart : State.InLine;
     }
     this.state = state;
-    if (n) this.push(out.subarray(0, n));
-    if (done) {
-      this.terminated = true;
-      this.remainder = Buffer.from(chunk.subarray(i + 1));
-      this.push(null);
-      this.emit('terminated');
-    }
-    callback();
-  }
-
-  override _flush(callback: TransformCallback): void {
-    if (!this.terminated) return callback(new UnterminatedMultilineError('multi-line response ended without the CRLF.CRLF terminator'));
-    callback();
+    return { output: out.subarray(0, n), end: -1 };
   }
 }

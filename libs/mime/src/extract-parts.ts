@@ -67,27 +67,34 @@ export async function extractParts(source: Readable, onPart: OnPart, options: Ex
     current = undefined;
   };
 
-  /** Resolves when `stream` can take more, is gone, or extraction failed. */
-  const drained = (stream: Transform): Promise<void> =>
+  /** Waits until `subscribe`'s callback is called, or extraction fails (fail() calls wakeUp). */
+  const waitFor = (subscribe: (done: () => void) => () => void): Promise<void> =>
     new Promise<void>((resolve) => {
       const done = (): void => {
-        stream.off('drain', done);
-        stream.off('close', done);
-        wakeUp = undefined;
+        unsubscribe();
+        if (wakeUp === done) wakeUp = undefined;
         resolve();
       };
-      stream.on('drain', done);
-      stream.on('close', done);
+      const unsubscribe = subscribe(done);
       wakeUp = done;
     });
 
-  const slotFree = (): Promise<void> =>
-    new Promise<void>((resolve) => {
-      wakeUp = () => {
-        wakeUp = undefined;
-        resolve();
+  /** Resolves when `stream` can take more, or is gone. */
+  const drained = (stream: Transform): Promise<void> =>
+    waitFor((done) => {
+      stream.on('drain', done);
+      stream.on('close', done);
+      return () => {
+        stream.off('drain', done);
+        stream.off('close', done);
       };
-      void Promise.race(pending).then(wakeUp);
+    });
+
+  /** Resolves when a pending onPart settles. */
+  const slotFree = (): Promise<void> =>
+    waitFor((done) => {
+      void Promise.race(pending).then(done);
+      return () => undefined;
     });
 
   const startLeaf = (info: LeafInfo): void => {

@@ -1,3 +1,11 @@
+/**
+ * @mailwarden/mime: streaming MIME for the gateways and the reassembler, on mailsplit.
+ * - extractParts: message → decoded leaf parts (to store and scan), with backpressure.
+ * - rebuildMessage: message + plan → message with some leaves replaced by notices, Subject prefixed.
+ * - isLeaf: the one definition of a leaf, so both number leaves alike.
+ * - DotStuffer / DotUnstuffer / BareLineEndingGuard: the SMTP/POP3 wire transforms.
+ * Memory stays bounded whatever the message size (see splitter.ts for what is fixed in mailsplit).
+ */
 export { extractParts, type ExtractOptions, type ExtractResult, type OnPart } from './extract-parts.js';
 export { rebuildMessage, RebuildPlanError, type RebuildPlan, type Replacement } from './rebuild-message.js';
 export { renderNotice, type NoticeVars } from './render-notice.js';

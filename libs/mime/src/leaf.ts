@@ -54,7 +54,10 @@ export function leafInfo(node: MimeNode, index: number): LeafInfo {
   return info;
 }
 
-/** The splitter's output does not fit the leaf model (should not happen with splitter.ts). */
+/**
+ * The message cannot be mapped onto leaves: body bytes outside of their part (should not happen
+ * with splitter.ts), or a message without any part whose body is over HOLD_LIMIT.
+ */
 export class MimeStructureError extends Error {
   override name = 'MimeStructureError';
 }

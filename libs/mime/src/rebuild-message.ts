@@ -21,7 +21,10 @@ export interface RebuildPlan {
   subjectPrefix?: string;
 }
 
-/** The plan names a leaf the message does not have: the message is not the one that was split. */
+/**
+ * The plan cannot be applied: it names a leaf the message does not have (the message is not the
+ * one that was split), or the only leaf of a message without parts whose body is over HOLD_LIMIT.
+ */
 export class RebuildPlanError extends Error {
   override name = 'RebuildPlanError';
 }

@@ -86,14 +86,14 @@ async function checkFile(file: string, name: string): Promise<void> {
     return;
   }
 
-  for (const size of [1 << 30, 7, 'random'] as const) {
+  for (const size of [1 << 30, 'random'] as const) {
     const rebuilt = await deadline(collect(rebuildMessage(chunked(original, size), { replace: new Map() })), `${name} rebuild`);
     assert.ok(rebuilt.equals(original), `${name}: rebuilt bytes differ (chunks of ${size})`);
   }
 
   const base = await deadline(extract(chunked(original, 1 << 30)), `${name} extract`);
   assert.ok(base.count >= 1, `${name}: no leaf`);
-  for (const size of [7, 'random'] as const) {
+  for (const size of ['random'] as const) {
     const other = await deadline(extract(chunked(original, size)), `${name} extract`);
     assert.equal(other.count, base.count, `${name}: leaf count depends on chunking`);
     for (let i = 0; i < base.count; i++) {

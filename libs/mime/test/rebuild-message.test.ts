@@ -10,6 +10,10 @@ function rebuild(message: Buffer | string, plan: Partial<RebuildPlan>, size?: nu
   return collect(rebuildMessage(source(message, size), { replace: new Map(), ...plan }));
 }
 
+function isAscii(data: Buffer): boolean {
+  return data.every((byte) => byte < 0x80);
+}
+
 function assertNoEicar(output: Buffer): void {
   assert.ok(!output.includes(EICAR), 'EICAR in the output');
   for (let shift = 0; shift < 3; shift++) {
@@ -92,7 +96,7 @@ describe('rebuildMessage', () => {
     const { message } = eicarMessage();
     const noticeText = 'Anhang „böse.exe“ entfernt\n--outer--\n--outer\n';
     const output = await rebuild(message, { replace: new Map([[1, { noticeText, noticeFilename: 'böse.exe.txt' }]]) });
-    assert.ok(!/[^\x00-\x7f]/.test(output.toString('latin1')), 'raw non-ASCII in the output');
+    assert.ok(isAscii(output), 'raw non-ASCII in the output');
     const { leaves, count } = await leavesOf(output);
     assert.equal(count, 2);
     assert.equal(leaves[1]?.info.filename, 'böse.exe.txt');
@@ -174,7 +178,7 @@ describe('rebuildMessage subjectPrefix', () => {
     assert.equal(encoded.subject, `${prefix} Grüße`);
     const missing = await prefixed([], prefix);
     assert.equal(missing.subject, prefix);
-    for (const { output } of [plain, encoded, missing]) assert.ok(!/[^\x00-\x7f]/.test(output.toString('latin1')));
+    for (const { output } of [plain, encoded, missing]) assert.ok(isAscii(output));
   });
 
   it('cannot inject headers through the prefix', async () => {

@@ -79,6 +79,26 @@ describe('DotUnstuffer', () => {
     }
   });
 
+  it('finds the terminator at write time, even while the reader lags behind', async () => {
+    const unstuffer = new DotUnstuffer();
+    const big = Buffer.alloc(256 * 1024, 'x');
+    let terminatedDuring = '';
+    let writing = '';
+    unstuffer.on('terminated', () => (terminatedDuring = writing));
+    for (const [name, chunk] of [
+      ['big', big],
+      ['terminator', Buffer.from('\r\n.\r\n+OK 2 octets\r\n')],
+      ['next', Buffer.from('ab\r\n.\r\n')],
+    ] as const) {
+      writing = name;
+      unstuffer.write(chunk); // nobody reads yet: these are queued
+    }
+    assert.equal(terminatedDuring, 'terminator');
+    assert.equal(unstuffer.remainder.toString(), '+OK 2 octets\r\nab\r\n.\r\n');
+    const output = await collect(unstuffer);
+    assert.equal(output.length, big.length + 2);
+  });
+
   it('is not fooled by bare LF or CR around a dot', async () => {
     const input = 'a\n.\nb\r.\r\nc\r\n.x\r\n.\r\n';
     assert.equal((await through(new DotUnstuffer(), input, 1)).toString(), 'a\n.\nb\r.\r\nc\r\nx\r\n');

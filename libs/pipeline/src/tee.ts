@@ -19,7 +19,8 @@ export class Tee extends Writable {
     cb();
   }
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    for (const out of this.outputs) out.destroy(err ?? undefined);
+    // autoDestroy runs this after a normal finish too: then the outputs must be left to drain.
+    if (err) for (const out of this.outputs) out.destroy(err);
     cb(err);
   }
 }

@@ -1,6 +1,6 @@
 import { Client } from 'minio';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { IdleTimeout, withDeadline } from './deadline.js';
 import { StorageError, type ObjectStore } from './object-store.js';
 
@@ -55,13 +55,48 @@ export class MinioStore implements ObjectStore {
     }
   }
 
+  /**
+   * The minio client turns every unknown-size stream into a multipart upload (4 round trips even
+   * for 2 KB). Most mail fits in one part, so read up to one part first: if the stream ends there,
+   * it is one PUT; otherwise the buffered head and the rest go up as a multipart stream.
+   */
   async put(key: string, body: Readable, size?: number): Promise<{ size: number }> {
     const guard = new IdleTimeout(this.idleTimeoutMs, `s3 put ${key}`);
-    const upload = this.client.putObject(this.bucket, key, guard, size);
+    const feeding = pipeline(body, guard);
     try {
-      await Promise.all([pipeline(body, guard), upload]);
+      const chunks = guard[Symbol.asyncIterator]();
+      const head: Buffer[] = [];
+      let headBytes = 0;
+      let ended = false;
+      while (headBytes < PART_SIZE) {
+        const next = await chunks.next();
+        if (next.done) {
+          ended = true;
+          break;
+        }
+        head.push(next.value as Buffer);
+        headBytes += (next.value as Buffer).length;
+      }
+      if (ended) {
+        const buf = Buffer.concat(head, headBytes);
+        await Promise.all([feeding, withDeadline(this.client.putObject(this.bucket, key, buf, buf.length), this.requestTimeoutMs, `s3 put ${key}`)]);
+      } else {
+        const rest = Readable.from(
+          (async function* () {
+            yield* head;
+            for (;;) {
+              const next = await chunks.next();
+              if (next.done) return;
+              yield next.value as Buffer;
+            }
+          })(),
+          { objectMode: false },
+        );
+        await Promise.all([feeding, this.client.putObject(this.bucket, key, rest, size)]);
+      }
     } catch (err) {
       guard.destroy();
+      await feeding.catch(() => undefined);
       throw new StorageError(`s3 put ${key} failed: ${(err as Error).message}`, { cause: err });
     }
     return { size: guard.bytes };

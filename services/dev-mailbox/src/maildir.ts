@@ -102,7 +102,7 @@ export class MaildirStore {
     } catch (err) {
       // A stream that fails early can beat the file's open(): wait for the fd to be closed,
       // or the file would appear after the unlink.
-      if (!out.closed) await new Promise((r) => out.once('close', r));
+      if (!out.closed) await new Promise<void>((r) => out.once('close', () => r()));
       await Promise.all([tmp, ...files].map((f) => unlink(f).catch(() => undefined)));
       throw err;
     }

@@ -61,6 +61,7 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
     authOptional: true,
     disabledCommands: ['AUTH', 'STARTTLS'],
     hideSTARTTLS: true,
+    hideENHANCEDSTATUSCODES: false,
     hideDSN: true,
     hideSMTPUTF8: true,
     hideREQUIRETLS: true,

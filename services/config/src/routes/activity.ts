@@ -1,0 +1,38 @@
+import type { FastifyInstance } from 'fastify';
+import type { Static } from '@sinclair/typebox';
+import type { ActivityView } from '../activity-log.js';
+import { ErrorBody, EventsBody, EventsQuery, StatsBody } from '../schemas.js';
+
+export async function activityRoutes(app: FastifyInstance, opts: { activity: ActivityView }): Promise<void> {
+  const { activity } = opts;
+
+  app.get(
+    '/stats',
+    {
+      schema: {
+        summary: 'Activity counters',
+        description: 'Counted from the activity events kept in NATS (30 days), so they survive a restart of this service.',
+        tags: ['activity'],
+        response: { 200: StatsBody, 401: ErrorBody },
+      },
+    },
+    async () => activity.stats(),
+  );
+
+  app.get(
+    '/events',
+    {
+      schema: {
+        summary: 'Recent detections, newest first',
+        description: 'Infected and unscannable attachments and scan errors, with what was done about each.',
+        tags: ['activity'],
+        querystring: EventsQuery,
+        response: { 200: EventsBody, 400: ErrorBody, 401: ErrorBody },
+      },
+    },
+    async (request) => {
+      const { limit } = request.query as Static<typeof EventsQuery>;
+      return { events: activity.recent(limit) };
+    },
+  );
+}

@@ -1,0 +1,93 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { DetectionAction, Direction, Policy, Protocol, UnscannableReason } from '@mailwarden/contracts';
+
+/** Every error reply: a stable `error` code, a sentence for people, and the field when one is to blame. */
+export const ErrorBody = Type.Object(
+  {
+    statusCode: Type.Integer(),
+    error: Type.String({ description: 'stable code: unauthorized, invalid_request, precondition_failed, not_found, unavailable, internal_error' }),
+    message: Type.String(),
+    field: Type.Optional(Type.String({ description: 'dotted path of the first invalid field, e.g. subjectPrefix.text' })),
+    errors: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }))),
+    currentVersion: Type.Optional(Type.Integer({ description: 'on 412: the version now stored' })),
+  },
+);
+
+export const PolicyDocumentBody = Type.Object({
+  version: Type.Integer({ minimum: 0, description: 'increases with every change; also the ETag' }),
+  updatedAt: Type.String({ description: 'ISO 8601' }),
+  policy: Policy,
+});
+
+export const PolicyChange = Type.Object({
+  path: Type.String({ description: 'dotted path of the changed field' }),
+  old: Type.Optional(Type.Unknown()),
+  new: Type.Optional(Type.Unknown()),
+});
+
+export const HistoryEntry = Type.Object({
+  version: Type.Integer(),
+  time: Type.String(),
+  changedBy: Type.Optional(Type.String()),
+  /** The version this one is compared with; null for the oldest one kept. */
+  previousVersion: Type.Union([Type.Integer(), Type.Null()]),
+  changes: Type.Array(PolicyChange),
+  policy: Policy,
+});
+export type HistoryEntry = Static<typeof HistoryEntry>;
+
+export const HistoryBody = Type.Object({ entries: Type.Array(HistoryEntry, { description: 'newest first; the last 64 versions are kept' }) });
+
+export const StatsBody = Type.Object({
+  since: Type.Union([Type.String(), Type.Null()], { description: 'time of the oldest event counted (events are kept 30 days)' }),
+  lastEventAt: Type.Union([Type.String(), Type.Null()]),
+  complete: Type.Boolean({ description: 'false while the event history is still being replayed after a start' }),
+  messages: Type.Object({ scanned: Type.Integer(), smtp: Type.Integer(), pop3: Type.Integer(), tempfailed: Type.Integer() }),
+  infected: Type.Integer({ description: 'infected attachments' }),
+  unscannable: Type.Object({ total: Type.Integer(), encrypted: Type.Integer(), corrupt: Type.Integer(), limits: Type.Integer() }),
+  removedAttachments: Type.Integer(),
+  errors: Type.Integer({ description: 'parts whose scan failed; their message got a temporary failure' }),
+  tlsUnscanned: Type.Object({ total: Type.Integer(), smtp: Type.Integer(), pop3: Type.Integer() }, { description: 'sessions relayed encrypted, not scanned' }),
+});
+
+export const Detection = Type.Object({
+  id: Type.Integer({ description: 'event sequence number' }),
+  ref: Type.String(),
+  time: Type.String(),
+  protocol: Protocol,
+  direction: Direction,
+  sender: Type.String(),
+  recipients: Type.Array(Type.String()),
+  subject: Type.Optional(Type.String()),
+  file: Type.Optional(Type.String()),
+  verdict: Type.Union([Type.Literal('infected'), Type.Literal('unscannable'), Type.Literal('error')]),
+  detail: Type.Optional(Type.String({ description: 'signature name, heuristic, or error text' })),
+  reason: Type.Optional(UnscannableReason),
+  action: DetectionAction,
+});
+
+export const EventsQuery = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 50, description: 'how many detections, newest first' }),
+});
+
+export const EventsBody = Type.Object({ events: Type.Array(Detection) });
+
+export const EngineBody = Type.Object({
+  reachable: Type.Boolean({ description: 'true when at least one clamd answers' }),
+  checkedAt: Type.String(),
+  engines: Type.Array(
+    Type.Object({
+      address: Type.String(),
+      reachable: Type.Boolean(),
+      engine: Type.Optional(Type.String()),
+      signatures: Type.Optional(Type.String({ description: 'signature database version' })),
+      raw: Type.Optional(Type.String()),
+      error: Type.Optional(Type.String()),
+    }),
+  ),
+});
+
+export const HealthBody = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
+  checks: Type.Record(Type.String(), Type.String()),
+});

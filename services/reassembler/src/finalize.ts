@@ -1,4 +1,15 @@
-import { Envelope, ScanResult, Streams, Subjects, decode, type Verdict } from '@mailwarden/contracts';
+import {
+  Envelope,
+  ScanResult,
+  Streams,
+  Subjects,
+  decode,
+  type InfectedEvent,
+  type ScanErrorEvent,
+  type ScannedEvent,
+  type UnscannableEvent,
+  type Verdict,
+} from '@mailwarden/contracts';
 import type { Bus } from '@mailwarden/bus';
 import type { PolicyWatcher } from '@mailwarden/bus';
 import type { ObjectStore } from '@mailwarden/storage';
@@ -55,15 +66,34 @@ export async function finalize(deps: FinalizeDeps, ref: string, verdicts: Verdic
   return result;
 }
 
+/** Activity for the config service; msgIDs make a message finalised twice count once. */
 async function publishEvents(bus: Bus, envelope: Envelope, verdicts: Verdict[], result: ScanResult): Promise<void> {
-  const base = { ref: envelope.ref, time: new Date().toISOString(), protocol: envelope.protocol, direction: envelope.direction, sender: envelope.mailFrom, recipients: envelope.rcptTo, subject: envelope.subject };
-  bus.nc.publish(Subjects.event('scanned'), JSON.stringify({ ...base, parts: verdicts.length, outcome: result.outcome }));
+  const base = {
+    ref: envelope.ref,
+    time: new Date().toISOString(),
+    protocol: envelope.protocol,
+    direction: envelope.direction,
+    sender: envelope.mailFrom,
+    recipients: envelope.rcptTo,
+    ...(envelope.subject !== undefined ? { subject: envelope.subject } : {}),
+  };
+  const scanned: ScannedEvent = { kind: 'scanned', ...base, parts: verdicts.length, outcome: result.outcome };
+  const publishing = [bus.js.publish(Subjects.event('scanned'), JSON.stringify(scanned), { msgID: `event-${envelope.ref}-scanned` })];
   for (const v of verdicts) {
     if (v.kind === 'clean') continue;
     const removed = result.removed.some((r) => r.part === v.part);
-    bus.nc.publish(
-      Subjects.event(v.kind),
-      JSON.stringify({ ...base, file: envelope.parts[v.part]?.filename, verdict: v.kind, detail: v.detail, reason: v.reason, action: removed ? 'removed' : v.kind === 'error' ? 'tempfail' : 'delivered' }),
-    );
+    const file = envelope.parts[v.part]?.filename;
+    const event = {
+      kind: v.kind,
+      verdict: v.kind,
+      ...base,
+      part: v.part,
+      ...(file ? { file } : {}),
+      ...(v.detail ? { detail: v.detail } : {}),
+      ...(v.reason ? { reason: v.reason } : {}),
+      action: removed ? 'removed' : v.kind === 'error' ? 'tempfail' : 'delivered',
+    } as InfectedEvent | UnscannableEvent | ScanErrorEvent;
+    publishing.push(bus.js.publish(Subjects.event(v.kind), JSON.stringify(event), { msgID: `event-${envelope.ref}-${v.part}` }));
   }
+  await Promise.all(publishing);
 }

@@ -3,6 +3,7 @@ import type { KV } from '@nats-io/kv';
 import { Streams, Subjects, Verdict, decode } from '@mailwarden/contracts';
 import type { FinalizeDeps } from './finalize.js';
 import { finalize } from './finalize.js';
+import { claimFinalize } from './claim.js';
 
 /**
  * Joins verdicts in a KV bucket (not in memory), so the join survives a restart and any number of
@@ -28,9 +29,17 @@ export async function handleVerdict(deps: FinalizeDeps & { joins: KV }, msg: JsM
       return;
     }
     const already = await deps.bus.jsm.direct.getMessage(Streams.results, { last_by_subj: Subjects.result(ref) }).catch(() => null);
-    if (!already) await finalize(deps, ref, entries.map((e) => decode(Verdict, e!.value)));
+    if (!already) {
+      if (!(await claimFinalize(deps.joins, ref))) {
+        // Another reassembler is finishing this message; look again shortly (it may die).
+        msg.nak(2000);
+        return;
+      }
+      await finalize(deps, ref, entries.map((e) => decode(Verdict, e!.value)));
+    }
     msg.ack();
-    await Promise.all(entries.map((_, i) => deps.joins.purge(`${ref}.${i}`))).catch(() => undefined);
+    const keys = [...entries.map((_, i) => `${ref}.${i}`), `${ref}.claim`];
+    await Promise.all(keys.map((k) => deps.joins.purge(k))).catch(() => undefined);
   } catch (err) {
     deps.log.warn({ event: 'verdict.retry', ref, err: (err as Error).message }, 'join failed, will retry');
     msg.nak(1000);

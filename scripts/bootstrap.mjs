@@ -29,6 +29,10 @@ const APT_PACKAGES = [
   'openssl',
   'python3',
   'python3-aiosmtpd',
+  // the admin UI test drives Debian's Chromium with playwright-core (no browser download)
+  'chromium',
+  // `docker-compose config` validates docker-compose.yml in the tests (no engine needed)
+  'docker-compose',
 ];
 /** System daemons the packages' maintainer scripts may start; they would fight our ports. */
 const SYSTEM_DAEMONS = ['clamd', 'freshclam', 'dovecot'];
@@ -65,7 +69,7 @@ function missingAptPackages() {
 /** Processes (pid → argv) whose executable name is one of SYSTEM_DAEMONS. */
 function daemonProcesses() {
   const out = new Map();
-  let entries = [];
+  let entries;
   try {
     entries = readdirSync('/proc');
   } catch {
@@ -163,7 +167,7 @@ function mtime(path) {
 function manifestFiles() {
   const files = [join(root, 'package.json'), join(root, 'package-lock.json')];
   for (const ws of ['libs', 'services']) {
-    let names = [];
+    let names;
     try {
       names = readdirSync(join(root, ws));
     } catch {

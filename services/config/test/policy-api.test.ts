@@ -74,8 +74,9 @@ test('PUT without If-Match is allowed and still versioned', async (t) => {
 test('invalid bodies get 400 naming the field, and nothing is written', async (t) => {
   const { app, store } = await build(t);
   const { version } = await store.get();
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests poke arbitrary (also invalid) fields
   const p = (mutate: (p: Record<string, any>) => void) => {
-    const body = structuredClone(DEFAULT_POLICY) as unknown as Record<string, any>;
+    const body = structuredClone(DEFAULT_POLICY) as unknown as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
     mutate(body);
     return body;
   };
@@ -201,6 +202,7 @@ test('the OpenAPI document describes the API and Swagger UI is served at /docs',
   const { app } = await build(t);
   const spec = await app.inject({ method: 'GET', url: '/docs/json' });
   assert.equal(spec.statusCode, 200);
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- walking a JSON document
   const doc = spec.json<{ openapi: string; paths: Record<string, Record<string, any>>; components: any }>();
   assert.match(doc.openapi, /^3\./);
   for (const p of ['/api/v1/policy', '/api/v1/policy/history', '/api/v1/stats', '/api/v1/events', '/api/v1/engine', '/healthz']) assert.ok(doc.paths[p], p);

@@ -9,7 +9,7 @@ import { assertNoEicar, assertNotice } from '../support/assertions.js';
 
 let gw: GatewayStack;
 before(async () => {
-  gw = await startGatewayStack({ scanners: 2 });
+  gw = await startGatewayStack({ scanners: 2, reassemblers: 2 });
 });
 after(async () => {
   await gw?.stop();
@@ -154,6 +154,12 @@ describe('the session is mirrored to upstream', () => {
     assert.equal((await delivered(gw.mailRoot, user)).length, 0);
   });
 
+  test('control characters in an address are refused with 501', async () => {
+    const { rawSession } = await import('../support/raw-smtp.js');
+    const transcript = await rawSession(gw.smtp, ['EHLO c.example.org\r\n', 'MAIL FROM:<a\x00b@example.org>\r\n', 'QUIT\r\n']);
+    assert.match(transcript, /^5\d\d /m);
+  });
+
   test('a message over the size limit gets 552', async () => {
     await gw.setPolicy((p) => {
       p.limits.maxMessageBytes = 4096;
@@ -176,6 +182,53 @@ describe('the session is mirrored to upstream', () => {
     const caps = r.ehlo![1];
     for (const cap of ['PIPELINING', '8BITMIME', 'ENHANCEDSTATUSCODES', 'SIZE 52428800']) assert.ok(caps.includes(cap), `missing ${cap}`);
     for (const cap of ['STARTTLS', 'CHUNKING', 'BINARYMIME', 'SMTPUTF8', 'DSN', 'AUTH']) assert.ok(!caps.includes(cap), `must not offer ${cap}`);
+  });
+});
+
+describe('outbound listener', () => {
+  test('outbound mail is scanned only when the policy says so', async () => {
+    const { freePort } = await import('@mailwarden/clamd');
+    const { parseHostPort } = await import('@mailwarden/config');
+    const listen = `127.0.0.1:${await freePort()}`;
+    const svc = await gw.stack.startService('smtp-gateway', {
+      SMTP_LISTEN: `127.0.0.1:${await freePort()}`,
+      SMTP_OUTBOUND_LISTEN: listen,
+      SMTP_OUTBOUND_UPSTREAM: gw.stack.env.SMTP_UPSTREAM,
+    });
+    gw.services['smtp-gateway']!.push(svc);
+    const outbound = parseHostPort(listen);
+    const message = composeMessage({ attachments: [{ filename: 'eicar.com', data: EICAR }] });
+    const viaOutbound = async (tag: string) => {
+      const user = uniqueUser(tag);
+      const r = await sendWithSmtplib({ ...outbound, to: [`${user}@example.test`], message });
+      assert.equal(r.data?.[0], 250, JSON.stringify(r));
+      return (await waitForDelivery(gw.mailRoot, user))[0]!;
+    };
+    assert.ok((await viaOutbound('outoff')).equals(message), 'outbound scanning is off by default: delivered untouched');
+    await gw.setPolicy((p) => {
+      p.antivirus.smtpOutbound = true;
+    });
+    try {
+      assertNoEicar(await viaOutbound('outon'));
+    } finally {
+      await gw.setPolicy((p) => {
+        p.antivirus.smtpOutbound = false;
+      });
+    }
+  });
+
+  test('with scanning switched off, inbound mail is forwarded untouched', async () => {
+    await gw.setPolicy((p) => {
+      p.antivirus.enabled = false;
+    });
+    try {
+      const message = composeMessage({ attachments: [{ filename: 'eicar.com', data: EICAR }] });
+      assert.ok((await roundTrip(message, 'avoff')).equals(message));
+    } finally {
+      await gw.setPolicy((p) => {
+        p.antivirus.enabled = true;
+      });
+    }
   });
 });
 

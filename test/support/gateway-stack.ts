@@ -20,13 +20,13 @@ export interface GatewayStack {
 }
 
 /** The real stack (NATS, S3, clamd, dev mailbox) plus the Mailwarden services, on free ports. */
-export async function startGatewayStack(opts: { scanners?: number; env?: Record<string, string> } = {}): Promise<GatewayStack> {
+export async function startGatewayStack(opts: { scanners?: number; reassemblers?: number; env?: Record<string, string> } = {}): Promise<GatewayStack> {
   const stateDir = await mkdtemp(join(tmpdir(), 'mw-e2e-'));
   const stack = await startStack({ stateDir, env: { SCAN_TIMEOUT_MS: '20000', ...opts.env } });
   try {
     const services: Record<string, RunningService[]> = { scanner: [], reassembler: [], 'smtp-gateway': [] };
     for (let i = 0; i < (opts.scanners ?? 1); i++) services.scanner!.push(await stack.startService('scanner'));
-    services.reassembler!.push(await stack.startService('reassembler'));
+    for (let i = 0; i < (opts.reassemblers ?? 1); i++) services.reassembler!.push(await stack.startService('reassembler'));
     services['smtp-gateway']!.push(await stack.startService('smtp-gateway'));
     const bus = await connectBus({ url: stack.env.NATS_URL, name: 'e2e-test' });
     const policy = await PolicyStore.open(bus.kvm);

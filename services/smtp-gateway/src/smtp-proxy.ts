@@ -83,6 +83,7 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
     },
 
     onMailFrom(address, session, cb) {
+      if (CONTROL.test(address.address)) return cb(badAddress());
       void (async () => {
         const leg = legs.get(session.id) ?? { inTransaction: false };
         legs.set(session.id, leg);
@@ -108,6 +109,7 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
     },
 
     onRcptTo(address, session, cb) {
+      if (CONTROL.test(address.address)) return cb(badAddress());
       const leg = legs.get(session.id);
       if (!leg?.client?.alive) return cb(upstreamDown(session, new UpstreamError('upstream session lost')));
       leg.client.command(`RCPT TO:<${address.address}>`).then(
@@ -184,6 +186,10 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
 
   return server;
 }
+
+/** Commands are rebuilt for upstream, never forwarded raw; control characters in an address are refused. */
+const CONTROL = /[\x00-\x1f\x7f]/;
+const badAddress = () => new SmtpReplyError(501, '5.5.4', 'Control characters (CR, LF, NUL, ...) are not allowed in an address');
 
 /** Rejects when the stream errors; never resolves. */
 function once(s: NodeJS.EventEmitter): Promise<never> {

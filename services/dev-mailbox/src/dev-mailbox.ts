@@ -27,6 +27,8 @@ export interface DevMailboxOptions {
   /** Name in the greeting and EHLO reply. */
   hostname?: string;
   logger?: Logger;
+  /** Offer STARTTLS with this certificate (default: no TLS). */
+  tls?: { key: Buffer; cert: Buffer };
   /** Called after each accepted message is on disk. */
   onMessage?: (info: DeliveredMessage) => void;
 }
@@ -34,6 +36,8 @@ export interface DevMailboxOptions {
 export interface DeliveredMessage extends Delivery {
   mailFrom: string;
   rcptTo: string[];
+  /** The message came over TLS (STARTTLS). */
+  secure: boolean;
 }
 
 export interface DevMailbox {
@@ -69,7 +73,7 @@ export function mailboxOf(address: string): string {
 }
 
 /**
- * The local upstream mail server for `npm start` and tests: SMTP without auth or STARTTLS,
+ * The local upstream mail server for `npm start` and tests: SMTP without auth (STARTTLS only if asked),
  * every accepted message written to a maildir per recipient, read back through Dovecot POP3.
  */
 export async function startDevMailbox(opts: DevMailboxOptions): Promise<DevMailbox> {
@@ -83,8 +87,10 @@ export async function startDevMailbox(opts: DevMailboxOptions): Promise<DevMailb
     name: opts.hostname ?? 'dev-mailbox.local',
     banner: 'Mailwarden dev mailbox',
     authOptional: true,
-    disabledCommands: ['AUTH', 'STARTTLS'],
-    hideSTARTTLS: true,
+    // STARTTLS only when a certificate is given (tests of the gateway's TLS modes need such an upstream).
+    disabledCommands: opts.tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
+    hideSTARTTLS: !opts.tls,
+    ...(opts.tls ? { key: opts.tls.key, cert: opts.tls.cert, minVersion: 'TLSv1.2' as const } : {}),
     hideENHANCEDSTATUSCODES: false,
     size: opts.maxSize ?? DEFAULT_MAX_SIZE,
     logger: false,
@@ -118,7 +124,7 @@ export async function startDevMailbox(opts: DevMailboxOptions): Promise<DevMailb
             return callback(new SmtpReplyError(552, `Message exceeds fixed maximum message size ${opts.maxSize ?? DEFAULT_MAX_SIZE}`));
           }
           log?.info({ event: 'delivered', id: delivery.id, size: delivery.size, mailFrom, rcptTo }, 'message delivered');
-          opts.onMessage?.({ ...delivery, mailFrom, rcptTo });
+          opts.onMessage?.({ ...delivery, mailFrom, rcptTo, secure: session.secure });
           callback(null, `OK: queued as ${delivery.id}`);
         })
         .catch((err: unknown) => {

@@ -2,7 +2,11 @@ import { readSettings, parseInteger } from '@mailwarden/config';
 import { createLogger } from '@mailwarden/log';
 import { PolicyStore, PolicyWatcher, connectBus, ensureTopology } from '@mailwarden/bus';
 import { MinioStore } from '@mailwarden/storage';
-import { BusMessageScanner } from '@mailwarden/pipeline';
+import { BusMessageScanner, newRef } from '@mailwarden/pipeline';
+import { TlsMaterial } from '@mailwarden/tls';
+import { Subjects, type TlsUnscannedEvent } from '@mailwarden/contracts';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createSmtpProxy } from './smtp-proxy.js';
 import { listenerSpecs } from './listeners.js';
@@ -18,8 +22,24 @@ const stop = new AbortController();
 const policy = await PolicyWatcher.start(await PolicyStore.open(bus.kvm), log, stop.signal);
 const scanner = new BusMessageScanner({ bus, store, log, scanTimeoutMs: parseInteger(env.SCAN_TIMEOUT_MS, 'SCAN_TIMEOUT_MS', 1) });
 
+const tls = await TlsMaterial.load({ cert: env.TLS_CERT, key: env.TLS_KEY, stateDir: join(env.MAILWARDEN_STATE_DIR, 'tls'), hostname: env.SMTP_HOSTNAME, log });
+const upstreamTls = {
+  verify: env.UPSTREAM_TLS_VERIFY === 'true' || !!env.UPSTREAM_TLS_CA,
+  ...(env.UPSTREAM_TLS_CA ? { ca: readFileSync(env.UPSTREAM_TLS_CA) } : {}),
+};
+// Counted and listed by the config service as sessions that passed unscanned.
+const reportTlsUnscanned = (info: { client: string; direction: 'inbound' | 'outbound' }) => {
+  const ref = newRef();
+  const event: TlsUnscannedEvent = { kind: 'tls-unscanned', ref, time: new Date().toISOString(), protocol: 'smtp', direction: info.direction, client: info.client, reason: 'passthrough' };
+  bus.js.publish(Subjects.event('tls-unscanned'), JSON.stringify(event), { msgID: `event-${ref}-tls` }).catch((err: Error) => log.warn({ event: 'event.publish_failed', err: err.message }, 'could not publish activity event'));
+};
+
 const servers = specs.map((spec) => {
   const server = createSmtpProxy({
+    tls,
+    implicitTls: spec.implicitTls,
+    upstreamTls,
+    onTlsUnscanned: reportTlsUnscanned,
     direction: spec.direction,
     hostname: env.SMTP_HOSTNAME,
     upstream: spec.upstream,
@@ -44,7 +64,7 @@ const addresses = await Promise.all(
         server.once('error', reject);
         server.listen(spec.listen.port, spec.listen.host, () => {
           const a = server.server.address() as AddressInfo;
-          resolve(`${spec.direction}=${a.address}:${a.port}`);
+          resolve(`${spec.implicitTls ? 'smtps' : spec.direction}=${a.address}:${a.port}`);
         });
       }),
   ),

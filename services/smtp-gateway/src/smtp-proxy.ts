@@ -4,7 +4,9 @@ import type { Direction, Policy } from '@mailwarden/contracts';
 import { BareLineEndingGuard } from '@mailwarden/mime';
 import { TempFailError, newRef, type MessageScanner, type StoredMessage } from '@mailwarden/pipeline';
 import type { Logger } from '@mailwarden/log';
-import { UpstreamError, UpstreamSmtpClient } from './upstream-smtp-client.js';
+import type { TlsMaterial } from '@mailwarden/tls';
+import { UpstreamError, UpstreamSmtpClient, type UpstreamTlsOptions } from './upstream-smtp-client.js';
+import { registerPassthrough, unregisterPassthrough } from './starttls-passthrough.js';
 import { SmtpReplyError, replyText, tempFail } from './smtp-reply.js';
 import { SizeExceeded } from './data-guards.js';
 
@@ -17,13 +19,27 @@ export interface SmtpProxyOptions {
   log: Logger;
   connectTimeoutMs?: number;
   commandTimeoutMs?: number;
+  /** The gateway's certificate, for STARTTLS in terminate mode and for implicit TLS. */
+  tls?: TlsMaterial;
+  /** SMTPS: TLS from the first byte; such a listener always terminates TLS. */
+  implicitTls?: boolean;
+  /** How the upstream leg's STARTTLS (terminate mode) checks upstream's certificate. */
+  upstreamTls?: UpstreamTlsOptions;
+  /** A session went encrypted end to end (passthrough) and will not be scanned. */
+  onTlsUnscanned?: (info: { client: string; direction: Direction }) => void;
 }
 
 /** The upstream leg of one client session, and whether a transaction is open on it. */
 interface Leg {
   client?: UpstreamSmtpClient;
   inTransaction: boolean;
+  tlsMode: TlsMode;
+  /** Passthrough happened: the sockets are spliced, SMTP is over for the gateway. */
+  handedOver?: boolean;
 }
+
+type TlsMode = Policy['tls']['smtp'];
+type SessionWithCommands = SMTPServerSession & { disabledCommands?: string[] };
 
 /**
  * SMTP proxy for one listener: the client's session is mirrored to upstream command by command
@@ -38,10 +54,20 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
   const openLeg = async (session: SMTPServerSession, leg: Leg): Promise<UpstreamSmtpClient> => {
     if (leg.client?.alive) return leg.client;
     const { client } = await UpstreamSmtpClient.connect({ ...opts.upstream, connectTimeoutMs, commandTimeoutMs });
-    const hello = await client.hello(session.hostNameAppearsAs || opts.hostname);
+    const helloName = session.hostNameAppearsAs || opts.hostname;
+    const hello = await client.hello(helloName);
     if (hello.code !== 250) {
       client.close();
       throw SmtpReplyError.fromUpstream(hello);
+    }
+    // Terminate: the upstream leg is encrypted whenever upstream offers it.
+    if (leg.tlsMode === 'terminate' && client.has('STARTTLS')) {
+      try {
+        await client.startTls(helloName, opts.upstreamTls ?? { verify: false });
+      } catch (err) {
+        client.close();
+        throw err;
+      }
     }
     leg.client = client;
     leg.inTransaction = false;
@@ -59,8 +85,11 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
     banner: 'Mailwarden ESMTP',
     size: opts.policy().limits.maxMessageBytes,
     authOptional: true,
-    disabledCommands: ['AUTH', 'STARTTLS'],
-    hideSTARTTLS: true,
+    // STARTTLS is switched per session from the TLS policy (see onConnect).
+    disabledCommands: ['AUTH'],
+    secure: !!opts.implicitTls,
+    ...(opts.tls ? { key: opts.tls.pair.key, cert: opts.tls.pair.cert } : {}),
+    minVersion: 'TLSv1.2',
     hideENHANCEDSTATUSCODES: false,
     hideDSN: true,
     hideSMTPUTF8: true,
@@ -69,11 +98,30 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
     socketTimeout: 5 * 60_000,
 
     onConnect(session, cb) {
-      const leg: Leg = { inTransaction: false };
+      const tlsMode: TlsMode = opts.implicitTls ? 'terminate' : opts.policy().tls.smtp;
+      const leg: Leg = { inTransaction: false, tlsMode };
       legs.set(session.id, leg);
+      const withCommands = session as SessionWithCommands;
+      withCommands.disabledCommands = tlsMode === 'strip' ? ['AUTH', 'STARTTLS'] : ['AUTH'];
       // Refuse early when upstream is down, as the MTA behind us would.
       openLeg(session, leg).then(
-        () => cb(),
+        (client) => {
+          if (tlsMode === 'passthrough') {
+            // Only when both sides can do it; otherwise the session stays in the clear and is scanned.
+            if (!client.has('STARTTLS')) withCommands.disabledCommands = ['AUTH', 'STARTTLS'];
+            else
+              registerPassthrough(session.id, async () => {
+                const socket = await client.handOver();
+                if (socket) {
+                  leg.handedOver = true;
+                  opts.log.info({ event: 'smtp.tls_passthrough', session: session.id, client: session.remoteAddress }, 'TLS passthrough: session relayed encrypted, not scanned');
+                  opts.onTlsUnscanned?.({ client: `${session.remoteAddress}:${session.remotePort}`, direction: opts.direction });
+                }
+                return socket;
+              });
+          }
+          cb();
+        },
         (err) => {
           legs.delete(session.id);
           const e = err instanceof SmtpReplyError ? err : upstreamDown(session, err);
@@ -85,8 +133,8 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
     onMailFrom(address, session, cb) {
       if (CONTROL.test(address.address)) return cb(badAddress());
       void (async () => {
-        const leg = legs.get(session.id) ?? { inTransaction: false };
-        legs.set(session.id, leg);
+        const leg = legs.get(session.id);
+        if (!leg) return cb(upstreamDown(session, new UpstreamError('session not registered')));
         let client: UpstreamSmtpClient;
         try {
           client = await openLeg(session, leg);
@@ -128,7 +176,8 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
     onClose(session) {
       const leg = legs.get(session.id);
       legs.delete(session.id);
-      void leg?.client?.quit();
+      unregisterPassthrough(session.id);
+      if (!leg?.handedOver) void leg?.client?.quit();
     },
   });
 
@@ -184,6 +233,7 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
     }
   }
 
+  opts.tls?.onChange((pair) => server.updateSecureContext({ key: pair.key, cert: pair.cert, minVersion: 'TLSv1.2' }));
   return server;
 }
 

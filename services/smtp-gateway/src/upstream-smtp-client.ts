@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { DotStuffer } from '@mailwarden/mime';
 import type { SmtpReply } from './smtp-reply.js';
@@ -15,6 +16,13 @@ export interface UpstreamOptions {
   commandTimeoutMs: number;
 }
 
+export interface UpstreamTlsOptions {
+  /** Verify upstream's certificate (against `ca` when given, else the system store). */
+  verify: boolean;
+  ca?: Buffer;
+  servername?: string;
+}
+
 /**
  * A minimal SMTP client for the upstream leg: one command at a time, a deadline on every reply,
  * and DATA streamed with backpressure. We write our own because the session must be mirrored
@@ -27,14 +35,76 @@ export class UpstreamSmtpClient {
   private waiter: { resolve: (r: SmtpReply) => void; reject: (e: Error) => void } | undefined;
   private failure: Error | undefined;
 
+  private readonly onSocketData = (chunk: Buffer) => this.onData(chunk);
+  private readonly onSocketError = (err: Error) => this.fail(new UpstreamError(`upstream ${this.opts.host}:${this.opts.port}: ${err.message}`, { cause: err }));
+  private readonly onSocketClose = () => this.fail(new UpstreamError(`upstream ${this.opts.host}:${this.opts.port} closed the connection`));
+
   private constructor(
-    private readonly socket: Socket,
+    private socket: Socket,
     private readonly opts: UpstreamOptions,
   ) {
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err) => this.fail(new UpstreamError(`upstream ${opts.host}:${opts.port}: ${err.message}`, { cause: err })));
-    socket.on('close', () => this.fail(new UpstreamError(`upstream ${opts.host}:${opts.port} closed the connection`)));
+    this.attach(socket);
+  }
+
+  private attach(socket: Socket): void {
+    socket.on('data', this.onSocketData);
+    socket.on('error', this.onSocketError);
+    socket.on('close', this.onSocketClose);
+  }
+
+  private release(): Socket {
+    const s = this.socket;
+    s.off('data', this.onSocketData);
+    s.off('error', this.onSocketError);
+    s.off('close', this.onSocketClose);
+    return s;
+  }
+
+  get encrypted(): boolean {
+    return 'encrypted' in this.socket && (this.socket as TLSSocket).encrypted === true;
+  }
+
+  /** STARTTLS on the upstream leg (TLS 1.2+), then EHLO again as RFC 3207 requires. */
+  async startTls(helloName: string, tls: UpstreamTlsOptions): Promise<void> {
+    const reply = await this.command('STARTTLS');
+    if (reply.code !== 220) throw new UpstreamError(`upstream refused STARTTLS: ${reply.code} ${reply.lines.join(' ')}`);
+    const raw = this.release();
+    const secure = await new Promise<TLSSocket>((resolve, reject) => {
+      const s = tlsConnect({
+        socket: raw,
+        servername: tls.servername ?? (/^[\d.:]+$/.test(this.opts.host) ? undefined : this.opts.host),
+        minVersion: 'TLSv1.2',
+        rejectUnauthorized: tls.verify,
+        ...(tls.ca ? { ca: tls.ca } : {}),
+      });
+      const timer = setTimeout(() => {
+        s.destroy();
+        reject(new UpstreamError(`upstream TLS handshake timed out after ${this.opts.connectTimeoutMs} ms`));
+      }, this.opts.connectTimeoutMs);
+      s.once('secureConnect', () => {
+        clearTimeout(timer);
+        resolve(s);
+      });
+      s.once('error', (err) => {
+        clearTimeout(timer);
+        reject(new UpstreamError(`upstream TLS handshake failed: ${err.message}`, { cause: err }));
+      });
+    });
+    this.socket = secure;
+    this.attach(secure);
+    const hello = await this.hello(helloName);
+    if (hello.code !== 250) throw new UpstreamError(`upstream EHLO after STARTTLS: ${hello.code} ${hello.lines.join(' ')}`);
+  }
+
+  /**
+   * Sends STARTTLS for a client that will do the handshake with upstream itself, and hands over
+   * the raw socket: from here on the gateway only relays bytes (TLS passthrough, unscanned).
+   */
+  async handOver(): Promise<Socket | undefined> {
+    const reply = await this.command('STARTTLS');
+    if (reply.code !== 220) return undefined;
+    return this.release();
   }
 
   static async connect(opts: UpstreamOptions): Promise<{ client: UpstreamSmtpClient; greeting: SmtpReply }> {

@@ -1,0 +1,2 @@
+export * from './self-signed.js';
+export * from './tls-material.js';

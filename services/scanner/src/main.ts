@@ -5,6 +5,7 @@ import { MinioStore } from '@mailwarden/storage';
 import { ClamdClient, parseClamdAddresses } from '@mailwarden/clamd';
 import { Consumers, Streams } from '@mailwarden/contracts';
 import { handleJob } from './scan-worker.js';
+import { openScanCache } from './scan-cache.js';
 
 const log = createLogger('scanner');
 const env = readSettings();
@@ -17,11 +18,12 @@ const clamd = new ClamdClient({
   scanTimeoutMs: parseInteger(env.CLAMD_SCAN_TIMEOUT_MS, 'CLAMD_SCAN_TIMEOUT_MS', 1),
 });
 
+const cache = await openScanCache({ kvm: bus.kvm, clamd, log, env: process.env });
 const stop = new AbortController();
 const done = runWorkLoop({
   consumer: () => bus.js.consumers.get(Streams.jobs, Consumers.scanners),
   concurrency: parseInteger(env.SCANNER_CONCURRENCY, 'SCANNER_CONCURRENCY', 1),
-  handle: (msg) => handleJob({ bus, store, clamd, log }, msg),
+  handle: (msg) => handleJob({ bus, store, clamd, log, cache }, msg),
   log,
   signal: stop.signal,
 });

@@ -4,12 +4,15 @@ import { SCANNER_MAX_DELIVER, type Bus } from '@mailwarden/bus';
 import type { ObjectStore } from '@mailwarden/storage';
 import type { ClamdClient } from '@mailwarden/clamd';
 import type { Logger } from '@mailwarden/log';
+import type { ScanCache } from './scan-cache.js';
 
 export interface ScanWorkerDeps {
   bus: Bus;
   store: ObjectStore;
   clamd: Pick<ClamdClient, 'scan'>;
   log: Logger;
+  /** Identical content is scanned once per signature version (see scan-cache.ts). */
+  cache?: Pick<ScanCache, 'scan'>;
 }
 
 /**
@@ -30,7 +33,8 @@ export async function handleJob(deps: ScanWorkerDeps, msg: JsMsg): Promise<void>
   const keepAlive = setInterval(() => msg.working(), 5000);
   try {
     const started = Date.now();
-    const outcome = await deps.clamd.scan(() => deps.store.get(job.key));
+    const scan = () => deps.clamd.scan(() => deps.store.get(job.key));
+    const { outcome, source } = deps.cache ? await deps.cache.scan(job.sha256, scan) : { outcome: await scan(), source: 'scan' };
     const verdict: Verdict = {
       ref: job.ref,
       part: job.part,
@@ -43,7 +47,8 @@ export async function handleJob(deps: ScanWorkerDeps, msg: JsMsg): Promise<void>
     };
     await publishVerdict(deps.bus, verdict);
     msg.ack();
-    log.info({ event: 'part.scanned', verdict: verdict.kind, detail: verdict.detail, ms: Date.now() - started, size: job.size }, `part ${job.part} ${verdict.kind}`);
+    const event = source === 'scan' ? 'part.scanned' : 'part.cache_hit';
+    log.info({ event, verdict: verdict.kind, detail: verdict.detail, ms: Date.now() - started, size: job.size, sha256: job.sha256, ...(source !== 'scan' ? { source } : {}) }, `part ${job.part} ${verdict.kind}`);
   } catch (err) {
     const attempt = msg.info.deliveryCount;
     if (attempt < SCANNER_MAX_DELIVER) {

@@ -238,6 +238,7 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
 }
 
 /** Commands are rebuilt for upstream, never forwarded raw; control characters in an address are refused. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\x00-\x1f\x7f]/;
 const badAddress = () => new SmtpReplyError(501, '5.5.4', 'Control characters (CR, LF, NUL, ...) are not allowed in an address');
 

@@ -1,0 +1,223 @@
+import { connect, type Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import { MultilineBodyReader } from './multiline-body-reader.js';
+import { parseReply, type Pop3Reply } from './pop3-reply.js';
+import { UpstreamError } from './upstream-error.js';
+
+export interface UpstreamPop3Options {
+  host: string;
+  port: number;
+  connectTimeoutMs: number;
+  /**
+   * Deadline for every status line and every line of a listing; in a message body, the longest
+   * upstream may stay silent while we are ready to read (time we spend applying backpressure
+   * does not count).
+   */
+  replyTimeoutMs: number;
+}
+
+/** A multi-line response's body, dot-unstuffed (RFC 1939 3). */
+export interface MultilineBody {
+  /** The message; destroying it makes the client read and drop the rest of the response. */
+  stream: Readable;
+  /** Settles when upstream's terminator was read (the leg can take the next command), or fails with UpstreamError. */
+  done: Promise<void>;
+}
+
+const MAX_LINE = 64 * 1024;
+
+/**
+ * A minimal POP3 client for the upstream leg: one command at a time, a deadline on connect and
+ * on every reply, multi-line bodies streamed with backpressure. Status lines are kept as received
+ * (latin1, so any byte round-trips) because the proxy relays them to its client.
+ */
+export class UpstreamPop3Client {
+  private buffer: Buffer = Buffer.alloc(0);
+  private waiter: { resolve: (line: string) => void; reject: (err: Error) => void; timer: NodeJS.Timeout } | undefined;
+  private failure: Error | undefined;
+  /** Set while a RETR/TOP is sent: a `+OK` switches the leg to body mode in the same tick. */
+  private expectBody: ((reply: Pop3Reply) => void) | undefined;
+  private body: MultilineBodyReader | undefined;
+
+  private constructor(
+    private readonly socket: Socket,
+    private readonly opts: UpstreamPop3Options,
+  ) {
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => this.fail(new UpstreamError(`upstream ${this.where}: ${err.message}`, { cause: err })));
+    socket.on('close', () => this.fail(new UpstreamError(`upstream ${this.where} closed the connection`)));
+  }
+
+  /** Connects and reads the greeting (a `-ERR` greeting is returned, not thrown: the proxy relays it). */
+  static async connect(opts: UpstreamPop3Options): Promise<{ client: UpstreamPop3Client; greeting: Pop3Reply }> {
+    const client = await new Promise<UpstreamPop3Client>((resolve, reject) => {
+      const s = connect({ host: opts.host, port: opts.port });
+      const timer = setTimeout(() => {
+        s.destroy();
+        reject(new UpstreamError(`upstream ${opts.host}:${opts.port}: connect timeout after ${opts.connectTimeoutMs} ms`));
+      }, opts.connectTimeoutMs);
+      s.once('connect', () => {
+        clearTimeout(timer);
+        s.removeAllListeners('error');
+        resolve(new UpstreamPop3Client(s, opts));
+      });
+      s.once('error', (err) => {
+        clearTimeout(timer);
+        reject(new UpstreamError(`upstream ${opts.host}:${opts.port}: ${err.message}`, { cause: err }));
+      });
+    });
+    try {
+      const greeting = await client.readReply();
+      if (greeting.continuation) throw new UpstreamError(`malformed upstream greeting: ${JSON.stringify(greeting.line.slice(0, 100))}`);
+      return { client, greeting };
+    } catch (err) {
+      client.close();
+      throw err;
+    }
+  }
+
+  get alive(): boolean {
+    return !this.failure && !this.socket.destroyed;
+  }
+
+  private get where(): string {
+    return `${this.opts.host}:${this.opts.port}`;
+  }
+
+  /** Sends one line and reads one status line (`+OK`, `-ERR`, or a SASL `+` continuation). */
+  async command(line: string): Promise<Pop3Reply> {
+    this.send(line);
+    return this.readReply();
+  }
+
+  /**
+   * A command whose `+OK` answer is a multi-line listing (LIST, UIDL, CAPA, bare AUTH): yields the
+   * lines dot-unstuffed, without CRLF. Iterate to the end before the next command.
+   */
+  async listing(line: string): Promise<{ reply: Pop3Reply; lines?: AsyncGenerator<string> }> {
+    const reply = await this.command(line);
+    if (!reply.ok) return { reply };
+    return { reply, lines: this.readListing() };
+  }
+
+  /** RETR/TOP: the `+OK` line and the body as a stream (backpressure reaches the upstream socket). */
+  async retrieve(line: string): Promise<{ reply: Pop3Reply; body?: MultilineBody }> {
+    let body: MultilineBody | undefined;
+    this.expectBody = () => {
+      body = this.startBody();
+    };
+    try {
+      const reply = await this.command(line);
+      return body ? { reply, body } : { reply };
+    } finally {
+      this.expectBody = undefined;
+    }
+  }
+
+  /** QUIT (the server enters UPDATE and commits deletions), then close. */
+  async quit(): Promise<Pop3Reply> {
+    try {
+      return await this.command('QUIT');
+    } finally {
+      this.close();
+    }
+  }
+
+  /** Drops the connection without QUIT: upstream does not enter UPDATE, nothing is deleted. */
+  close(): void {
+    this.fail(new UpstreamError('upstream connection closed by the proxy'));
+  }
+
+  private send(line: string): void {
+    if (this.failure) throw this.failure;
+    if (this.body) throw new UpstreamError('a multi-line response is still being read');
+    if (/[\r\n\0]/.test(line)) throw new UpstreamError('refusing to send a command with CR, LF or NUL');
+    this.socket.write(Buffer.from(`${line}\r\n`, 'latin1'));
+  }
+
+  private async readReply(): Promise<Pop3Reply> {
+    const line = await this.readLine();
+    const reply = parseReply(line);
+    if (!reply) throw this.fail(new UpstreamError(`malformed upstream reply: ${JSON.stringify(line.slice(0, 100))}`));
+    return reply;
+  }
+
+  private async *readListing(): AsyncGenerator<string> {
+    for (;;) {
+      const line = await this.readLine();
+      if (line === '.') return;
+      yield line.startsWith('.') ? line.slice(1) : line;
+    }
+  }
+
+  private readLine(): Promise<string> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.fail(new UpstreamError(`upstream ${this.where} did not answer within ${this.opts.replyTimeoutMs} ms`));
+      }, this.opts.replyTimeoutMs);
+      this.waiter = { resolve, reject, timer };
+      this.pump();
+    });
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.body) return this.body.write(chunk);
+    this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
+    this.pump();
+  }
+
+  /** Hands one complete line to the waiting reader; enters body mode right after a RETR/TOP `+OK`. */
+  private pump(): void {
+    if (!this.waiter) {
+      if (this.buffer.length > MAX_LINE) this.fail(new UpstreamError('upstream sent an over-long line'));
+      return;
+    }
+    const nl = this.buffer.indexOf(0x0a);
+    if (nl < 0) {
+      if (this.buffer.length > MAX_LINE) this.fail(new UpstreamError('upstream sent an over-long line'));
+      return;
+    }
+    const line = this.buffer.subarray(0, nl).toString('latin1').replace(/\r$/, '');
+    this.buffer = this.buffer.subarray(nl + 1);
+    const w = this.waiter;
+    this.waiter = undefined;
+    clearTimeout(w.timer);
+    if (this.expectBody) {
+      const reply = parseReply(line);
+      if (reply?.ok) {
+        this.expectBody(reply);
+        this.expectBody = undefined;
+        const rest = this.buffer;
+        this.buffer = Buffer.alloc(0);
+        if (rest.length) this.body!.write(rest);
+      }
+    }
+    w.resolve(line);
+  }
+
+  private startBody(): MultilineBody {
+    const reader = new MultilineBodyReader(this.opts.replyTimeoutMs, this.socket, (err) => this.fail(err), (remainder) => {
+      this.body = undefined;
+      this.buffer = remainder;
+      this.pump();
+    });
+    this.body = reader;
+    return { stream: reader.stream, done: reader.done };
+  }
+
+  private fail(err: Error): Error {
+    if (!this.failure) this.failure = err;
+    this.socket.destroy();
+    const w = this.waiter;
+    this.waiter = undefined;
+    if (w) {
+      clearTimeout(w.timer);
+      w.reject(this.failure);
+    }
+    this.body?.fail(this.failure);
+    this.body = undefined;
+    return this.failure;
+  }
+}

@@ -39,14 +39,15 @@ function explicit(name: string): string | undefined {
   return process.env[name]?.trim() || undefined;
 }
 
-async function adminToken(stateDir: string): Promise<string> {
+/** ADMIN_TOKEN from the environment, else the one kept in the state dir, else a new one (printed once). */
+async function adminToken(stateDir: string): Promise<{ token: string; generated: boolean; file?: string }> {
   const fromEnv = explicit('ADMIN_TOKEN');
-  if (fromEnv) return fromEnv;
+  if (fromEnv) return { token: fromEnv, generated: false };
   const file = join(stateDir, 'admin-token');
-  if (existsSync(file)) return (await readFile(file, 'utf8')).trim();
+  if (existsSync(file)) return { token: (await readFile(file, 'utf8')).trim(), generated: false, file };
   const token = randomBytes(18).toString('base64url');
   await writeFile(file, token + '\n', { mode: 0o600 });
-  return token;
+  return { token, generated: true, file };
 }
 
 async function up(depsOnly: boolean): Promise<void> {
@@ -123,7 +124,8 @@ async function up(depsOnly: boolean): Promise<void> {
 
     const mailRoot = join(stateDir, 'mail');
     const serviceEnv: Record<string, string> = { ...settings, MAILWARDEN_STATE_DIR: stateDir };
-    serviceEnv.ADMIN_TOKEN = await adminToken(stateDir);
+    const admin = await adminToken(stateDir);
+    serviceEnv.ADMIN_TOKEN = admin.token;
 
     // Dovecot POP3 over the dev mailbox's maildirs, unless POP3_UPSTREAM is set.
     const pop3Listen = parseHostPort(explicit('DEV_MAILBOX_POP3_LISTEN') ?? '127.0.0.1:1100', 'DEV_MAILBOX_POP3_LISTEN');
@@ -205,7 +207,14 @@ async function up(depsOnly: boolean): Promise<void> {
       '',
       ...(running.includes('smtp-gateway') ? [`  SMTP gateway   ${settings.SMTP_LISTEN} → ${serviceEnv.SMTP_UPSTREAM}`] : []),
       ...(running.includes('pop3-gateway') ? [`  POP3 gateway   ${settings.POP3_LISTEN} → ${serviceEnv.POP3_UPSTREAM}`] : []),
-      ...(running.includes('config') ? [`  admin UI/API   http://${settings.CONFIG_LISTEN}/  (ADMIN_TOKEN ${serviceEnv.ADMIN_TOKEN})`] : []),
+      ...(running.includes('config')
+        ? [
+            `  admin UI/API   http://${settings.CONFIG_LISTEN}/`,
+            admin.generated
+              ? `  admin token    ${admin.token}   (generated now, shown once; kept in ${rel(admin.file!)})`
+              : `  admin token    ${admin.file ? `in ${rel(admin.file)}` : 'ADMIN_TOKEN from the environment'}`,
+          ]
+        : []),
       ...(['scanner', 'reassembler'].filter((n) => running.includes(n)).length
         ? [`  workers        ${['scanner', 'reassembler'].filter((n) => running.includes(n)).join(', ')}`]
         : []),
@@ -214,6 +223,9 @@ async function up(depsOnly: boolean): Promise<void> {
       'Try it:',
       `  swaks --server ${settings.SMTP_LISTEN} --to user@example.test --attach @${rel(eicar)}`,
       `  ls ${rel(mailRoot)}/user/new/          # the delivered message, attachment replaced by a notice`,
+      ...(running.includes('config')
+        ? [`  curl -H "Authorization: Bearer ${admin.file ? `$(cat ${rel(admin.file)})` : '$ADMIN_TOKEN'}" http://${settings.CONFIG_LISTEN}/api/v1/policy`]
+        : []),
       `  POP3: ${serviceEnv.POP3_UPSTREAM ?? settings.POP3_UPSTREAM}` +
         (running.includes('pop3-gateway') ? ` (or through the gateway: ${settings.POP3_LISTEN})` : '') +
         `, user "user", password "${DEFAULT_POP3_PASSWORD}"`,

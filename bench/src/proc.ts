@@ -1,0 +1,88 @@
+/**
+ * Per-process CPU time and memory from /proc (Linux): utime+stime in /proc/<pid>/stat, VmRSS and
+ * VmHWM (peak RSS) in /proc/<pid>/status. Writing "5" to /proc/<pid>/clear_refs resets VmHWM to
+ * the current RSS, so each phase gets its own peak.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+
+/** Clock ticks per second of utime/stime (sysconf(_SC_CLK_TCK); 100 on every Linux we run on). */
+export const CLK_TCK = 100;
+
+/** CPU seconds (user + system) the process has used so far; undefined when it is gone. */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 2 (comm) may contain spaces and parentheses: split after the last ')'.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // rest[0] is field 3 (state); utime is field 14, stime field 15.
+    return (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
+  } catch {
+    return undefined;
+  }
+}
+
+function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export const rssMb = (pid: number): number | undefined => mb(statusKb(pid, 'VmRSS'));
+export const peakRssMb = (pid: number): number | undefined => mb(statusKb(pid, 'VmHWM'));
+const mb = (kb: number | undefined): number | undefined => (kb === undefined ? undefined : kb / 1024);
+
+/** Resets the process's peak RSS (VmHWM) to its current RSS; false when not permitted. */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function processName(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** A set of named processes measured together over one phase. */
+export class ProcessMeter {
+  private cpuStart = new Map<string, number>();
+  private rssStart = new Map<string, number>();
+  private canResetPeak = true;
+
+  constructor(private readonly pids: Record<string, number>) {}
+
+  names(): string[] {
+    return Object.keys(this.pids);
+  }
+
+  start(): void {
+    for (const [name, pid] of Object.entries(this.pids)) {
+      this.cpuStart.set(name, cpuSeconds(pid) ?? NaN);
+      this.rssStart.set(name, rssMb(pid) ?? NaN);
+      this.canResetPeak = resetPeakRss(pid) && this.canResetPeak;
+    }
+  }
+
+  /** CPU seconds used since start(), RSS at start, peak RSS since start() (MB). */
+  stop(): Record<string, { cpuS: number; rssStartMb: number; peakMb: number; peakExact: boolean }> {
+    const out: Record<string, { cpuS: number; rssStartMb: number; peakMb: number; peakExact: boolean }> = {};
+    for (const [name, pid] of Object.entries(this.pids)) {
+      out[name] = {
+        cpuS: (cpuSeconds(pid) ?? NaN) - (this.cpuStart.get(name) ?? NaN),
+        rssStartMb: this.rssStart.get(name) ?? NaN,
+        peakMb: peakRssMb(pid) ?? NaN,
+        peakExact: this.canResetPeak,
+      };
+    }
+    return out;
+  }
+}

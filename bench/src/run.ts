@@ -1,0 +1,339 @@
+#!/usr/bin/env node
+/**
+ * npm run bench [-- --quick] [--profile] [--only <id,...>] [--stack-from-env] [--scan-cache off]
+ *               [--s3-count accounting|all] [--no-memory] [--no-mass] [--keep-state]
+ *
+ * Brings up the local stack (or uses NATS/S3/clamd from the environment), a discarding SMTP sink
+ * and a counting S3 proxy, starts the Mailwarden services, and measures: the raw clamd INSTREAM
+ * ceiling, the direct-to-sink baseline, Mailwarden at several sizes and concurrencies, a mass
+ * mailing (scan cache) and a 50 MB message (memory). Prints a markdown report and writes it, with
+ * the JSON, to bench/results/.
+ *
+ * Order: the services first run behind the counting S3 proxy (object-store accounting, memory,
+ * mass mailing); then they are restarted talking to S3 directly for the throughput phases, so the
+ * proxy's CPU and latency do not weigh on them (`--s3-count all` keeps the proxy throughout).
+ */
+import { execSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MaildirStore } from '@mailwarden/dev-mailbox';
+import { startBenchStack, type BenchStack } from './bench-stack.js';
+import { clamdCeiling } from './clamd-ceiling.js';
+import { LogCursor, countEvents } from './log-events.js';
+import { MessageFactory, massMailing } from './messages.js';
+import { fullPlan, quickPlan, MB, type CeilingPhase, type LoadPhase, type Plan } from './plan.js';
+import { pop3Retrieve } from './pop3-client.js';
+import { ProcessMeter } from './proc.js';
+import { summarise } from './profile-summary.js';
+import { aggregate, computeTargets, renderMarkdown, type MassMailingResult, type MemoryResult, type PhaseResult, type ProcFigures, type RunReport } from './report.js';
+import { percentile, runLoad, SmtpConnection } from './smtp-load.js';
+
+const BENCH_DIR = fileURLToPath(new URL('../', import.meta.url));
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    'stack-from-env': { type: 'boolean', default: false },
+    'scan-cache': { type: 'string', default: 'on' },
+    'no-memory': { type: 'boolean', default: false },
+    'no-mass': { type: 'boolean', default: false },
+    'keep-state': { type: 'boolean', default: false },
+    's3-count': { type: 'string', default: 'accounting' },
+  },
+});
+
+const log = (msg: string): void => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
+const MW = ['smtp-gateway', 'scanner', 'reassembler'];
+
+function gitCommit(): string {
+  try {
+    const sha = execSync('git rev-parse --short HEAD', { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    const dirty = execSync('git status --porcelain', { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() ? '+dirty' : '';
+    return sha + dirty;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Measures the given processes (and this one, the load generator) around `work`. */
+async function measured<T>(pids: Record<string, number>, units: (r: T) => number, work: () => Promise<T>): Promise<{ result: T; procs: Record<string, ProcFigures> }> {
+  const meter = new ProcessMeter(pids);
+  meter.start();
+  const self = process.cpuUsage();
+  const result = await work();
+  await sleep(500); // late work of the last messages (S3 deletes, events)
+  const own = process.cpuUsage(self);
+  const n = Math.max(1, units(result));
+  const procs: Record<string, ProcFigures> = {};
+  for (const [name, m] of Object.entries(meter.stop())) procs[name] = { cpuS: m.cpuS, cpuMsPerUnit: (m.cpuS * 1000) / n, rssStartMb: m.rssStartMb, peakMb: m.peakMb };
+  const ownS = (own.user + own.system) / 1e6;
+  procs.bench = { cpuS: ownS, cpuMsPerUnit: (ownS * 1000) / n, rssStartMb: NaN, peakMb: NaN };
+  return { result, procs };
+}
+
+async function ceilingPhase(stack: BenchStack, p: CeilingPhase): Promise<PhaseResult> {
+  const factory = new MessageFactory(p.size, p.infectedRatio);
+  const { result, procs } = await measured({ clamd: stack.pids.clamd! }, (r) => r.scans, () =>
+    clamdCeiling({ addresses: stack.clamdAddresses, connections: p.connections, maxScans: p.maxScans, maxSeconds: p.maxSeconds, part: (i) => factory.part(i) }),
+  );
+  const lat = [...result.latenciesMs].sort((a, b) => a - b);
+  return {
+    id: p.id, kind: 'clamd', size: p.size, concurrency: p.connections, infectedRatio: p.infectedRatio,
+    count: result.scans, errors: result.errors, errorDetail: result.errors ? { clamd: result.errors } : {}, errorSamples: [],
+    elapsedS: result.elapsedS, ratePerS: result.scans / result.elapsedS, p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99),
+    procs, infectedFound: result.infected,
+  };
+}
+
+async function loadPhase(stack: BenchStack, p: LoadPhase, scannerLog: LogCursor | undefined, s3Counted: boolean): Promise<PhaseResult> {
+  const factory = new MessageFactory(p.size, p.infectedRatio);
+  const target = p.kind === 'direct' ? { host: '127.0.0.1', port: stack.sink.port } : stack.smtp;
+  const pids = p.kind === 'direct' ? { 'smtp-sink': stack.pids['smtp-sink']! } : stack.pids;
+  await stack.sink.reset();
+  await stack.s3counter.reset();
+  scannerLog?.take();
+  const { result, procs } = await measured(pids, (r) => r.ok, () =>
+    runLoad({ host: target.host, port: target.port, concurrency: p.concurrency, maxMessages: p.maxMessages, maxSeconds: p.maxSeconds, message: (i) => factory.message(i) }),
+  );
+  const lat = [...result.latenciesMs].sort((a, b) => a - b);
+  const errors = Object.values(result.errors).reduce((a, b) => a + b, 0);
+  const out: PhaseResult = {
+    id: p.id, kind: p.kind, size: p.size, concurrency: p.concurrency, infectedRatio: p.infectedRatio,
+    count: result.ok, errors, errorDetail: result.errors, errorSamples: result.errorSamples,
+    elapsedS: result.elapsedS, ratePerS: result.ok / result.elapsedS, p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99),
+    procs, infectedSent: result.infectedOk, sink: await stack.sink.stats(),
+  };
+  if (p.kind === 'mailwarden') {
+    const n = Math.max(1, result.ok);
+    out.mwCpuMsPerMsg = MW.reduce((a, s) => a + (procs[s]?.cpuMsPerUnit ?? 0), 0);
+    if (s3Counted) {
+      const s3 = await stack.s3counter.stats();
+      out.s3PerMsg = Object.fromEntries(Object.entries(s3).map(([k, v]) => [k, v / n]));
+    }
+    const ev = countEvents(scannerLog?.take() ?? []);
+    out.scanner = { scanned: ev['part.scanned'] ?? 0, cacheHits: ev['part.cache_hit'] ?? 0, retries: ev['part.retry'] ?? 0, errors: ev['part.error'] ?? 0 };
+    out.infectedFound = out.sink?.notices;
+  }
+  return out;
+}
+
+async function massMailingPhase(stack: BenchStack, plan: Plan['massMailing'], scannerLog: LogCursor): Promise<MassMailingResult> {
+  const mm = massMailing(plan.size);
+  scannerLog.take();
+  await stack.s3counter.reset();
+  const { result, procs } = await measured(stack.pids, (r) => r.ok, () =>
+    runLoad({
+      ...stack.smtp, concurrency: plan.concurrency, maxMessages: plan.messages, maxSeconds: plan.maxSeconds,
+      message: (i) => ({ data: mm.message(i, `rcpt${i}@example.test`), to: [`rcpt${i}@example.test`] }),
+    }),
+  );
+  const lines = scannerLog.take();
+  const all = countEvents(lines);
+  const att = countEvents(lines, (l) => l.sha256 === mm.sha256);
+  return {
+    messages: plan.messages, attachmentBytes: plan.size, ok: result.ok, seconds: result.elapsedS, msgsPerS: result.ok / result.elapsedS,
+    attachmentScans: att['part.scanned'] ?? 0, attachmentCacheHits: att['part.cache_hit'] ?? 0,
+    scanned: all['part.scanned'] ?? 0, cacheHits: all['part.cache_hit'] ?? 0,
+    mwCpuMsPerMsg: MW.reduce((a, s) => a + (procs[s]?.cpuMsPerUnit ?? 0), 0),
+    clamdCpuMsPerMsg: procs.clamd?.cpuMsPerUnit ?? NaN,
+    s3RequestsPerMsg: (await stack.s3counter.stats()).requests! / Math.max(1, result.ok),
+  };
+}
+
+function growth(procs: Record<string, ProcFigures>, names: string[]): { growthMb: Record<string, number>; peakMb: Record<string, number> } {
+  const growthMb: Record<string, number> = {};
+  const peakMb: Record<string, number> = {};
+  for (const n of names) {
+    const p = procs[n];
+    if (!p) continue;
+    growthMb[n] = p.peakMb - p.rssStartMb;
+    peakMb[n] = p.peakMb;
+  }
+  return { growthMb, peakMb };
+}
+
+async function memoryPhases(stack: BenchStack, attachmentBytes: number): Promise<MemoryResult[]> {
+  const out: MemoryResult[] = [];
+  const factory = new MessageFactory(attachmentBytes, 0);
+  const big = factory.message(0).data;
+  const infra = ['nats', 's3rver', 'clamd'];
+
+  // SMTP: client → gateway → (S3, scanner, clamd, reassembler) → sink.
+  {
+    await stack.sink.reset();
+    const t0 = Date.now();
+    const { result, procs } = await measured(stack.pids, () => 1, async () => {
+      const c = await SmtpConnection.open(stack.smtp.host, stack.smtp.port, 600_000);
+      try {
+        return await c.send('sender@bench.example', ['user@example.test'], big);
+      } finally {
+        await c.quit();
+      }
+    });
+    const sink = await stack.sink.stats();
+    const ok = result.code === 250 && sink.messages === 1;
+    out.push({
+      protocol: 'smtp', attachmentBytes, messageBytes: big.length, ok, seconds: (Date.now() - t0) / 1000,
+      detail: `${result.code} ${result.text.slice(0, 80)}; sink got ${sink.messages} message(s), ${((sink.bytes ?? 0) / MB).toFixed(1)} MB`,
+      ...growth(procs, [...MW, ...infra]),
+    });
+  }
+
+  // POP3: the message in the mailbox (Dovecot) → pop3-gateway (scan) → client.
+  if (stack.pop3 && stack.services['pop3-gateway']) {
+    const user = `benchpop${process.pid}`;
+    await new MaildirStore(stack.pop3.mailRoot).deliver(Readable.from([big]), [user]);
+    const t0 = Date.now();
+    let detail = '';
+    let ok = false;
+    const { procs } = await measured(stack.pids, () => 1, async () => {
+      try {
+        const r = await pop3Retrieve({ ...stack.pop3!, user, password: 'password', timeoutMs: 600_000 });
+        ok = r.bytes >= big.length;
+        detail = `${r.status.slice(0, 40)}; ${(r.bytes / MB).toFixed(1)} MB retrieved`;
+      } catch (err) {
+        detail = (err as Error).message;
+      }
+    });
+    out.push({ protocol: 'pop3', attachmentBytes, messageBytes: big.length, ok, seconds: (Date.now() - t0) / 1000, detail, ...growth(procs, ['pop3-gateway', 'scanner', 'reassembler', ...infra]) });
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const plan = args.quick ? quickPlan() : fullPlan();
+  const only = args.only?.split(',').map((s) => s.trim()).filter(Boolean);
+  const phases = plan.phases;
+  const startedAt = new Date().toISOString();
+  const stateDir = mkdtempSync(join(tmpdir(), 'mw-bench-'));
+  const profileDir = join(stateDir, 'profiles');
+  if (args.profile) mkdirSync(profileDir, { recursive: true });
+  const notes: string[] = [];
+  if (args.profile) notes.push('Profile run: the services ran under --cpu-prof, which inflates their CPU; use a normal run for the figures.');
+  if (args['scan-cache'] === 'off') notes.push('Scan cache switched off (SCAN_CACHE=off).');
+
+  log(`state in ${stateDir}; starting the stack`);
+  const stack = await startBenchStack({
+    stateDir,
+    fromEnv: args['stack-from-env'],
+    pop3: !args['no-memory'],
+    s3: 'counted',
+    maxMessageBytes: 128 * MB,
+    serviceEnv: { SCAN_CACHE: args['scan-cache'] },
+    ...(args.profile ? { nodeArgs: ['--enable-source-maps', '--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {}),
+  });
+  const scannerLog = new LogCursor(stack.services.scanner!.logFile);
+  const results: PhaseResult[] = [];
+  let mass: MassMailingResult | undefined;
+  let memory: MemoryResult[] = [];
+  const countAll = args['s3-count'] === 'all';
+  const wanted = (id: string): boolean => !only || only.some((o) => id.includes(o));
+  const warmUp = async (): Promise<void> => {
+    const warm = new MessageFactory(100 * 1024, 0.1);
+    const w = await runLoad({ ...stack.smtp, concurrency: 4, maxMessages: 40, maxSeconds: 30, message: (i) => warm.message(i) });
+    if (w.ok === 0) throw new Error(`warm-up failed: ${JSON.stringify(w.errors)} ${w.errorSamples.join(' | ')}`);
+    log(`warm-up: ${w.ok} ok, errors ${JSON.stringify(w.errors)}`);
+  };
+  const runPhase = async (p: Plan['phases'][number], s3Counted: boolean): Promise<void> => {
+    await sleep(1000);
+    const r = p.kind === 'clamd' ? await ceilingPhase(stack, p) : await loadPhase(stack, p, scannerLog, s3Counted);
+    results.push(r);
+    log(
+      `${p.id}: ${r.count} in ${r.elapsedS.toFixed(1)} s = ${r.ratePerS.toFixed(1)}/s, p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms, errors ${r.errors}` +
+        (r.mwCpuMsPerMsg !== undefined ? `, MW CPU ${r.mwCpuMsPerMsg.toFixed(1)} ms/msg` : '') +
+        (r.s3PerMsg ? `, S3 ${r.s3PerMsg.requests?.toFixed(2)} req/msg` : '') +
+        (r.errorSamples.length ? ` [${r.errorSamples.join(' | ')}]` : ''),
+    );
+    if (p.kind === 'mailwarden' && p.infectedRatio > 0 && r.infectedSent !== r.infectedFound) {
+      notes.push(`${p.id}: ${r.infectedSent} infected messages accepted but the sink saw ${r.infectedFound} notices.`);
+    }
+  };
+  try {
+    log(`stack up: ${Object.entries(stack.pids).map(([n, p]) => `${n}=${p}`).join(' ')}`);
+    // Warm-up (JIT, connections, bucket region lookups): not measured.
+    await warmUp();
+    // 1. Behind the counting S3 proxy: round trips per message, memory, mass mailing.
+    for (const p of plan.accounting.filter((p) => wanted(p.id))) await runPhase(p, true);
+    if (!args['no-memory'] && wanted('memory')) {
+      await sleep(1000);
+      memory = await memoryPhases(stack, plan.memory.attachmentBytes);
+      for (const m of memory) log(`memory ${m.protocol}: ${m.ok ? 'ok' : 'FAILED'} ${m.detail}; growth ${JSON.stringify(Object.fromEntries(Object.entries(m.growthMb).map(([k, v]) => [k, Math.round(v)])))}`);
+    }
+    if (!args['no-mass'] && wanted('mass')) {
+      await sleep(1000);
+      mass = await massMailingPhase(stack, plan.massMailing, scannerLog);
+      log(`mass mailing: ${mass.ok} msgs, ${mass.msgsPerS.toFixed(1)}/s, attachment scanned ${mass.attachmentScans}×, ${mass.attachmentCacheHits} cache hits`);
+    }
+    // 2. Throughput phases, S3 direct (unless --s3-count all).
+    const rest = phases.filter((p) => wanted(p.id));
+    if (rest.length) {
+      if (!countAll) {
+        log('restarting the services with S3 direct (no counting proxy)');
+        await stack.restartServices('direct');
+        await warmUp();
+      }
+      for (let round = 0; round < plan.rounds; round++) {
+        for (const p of rest) if (round === 0 || p.repeat) await runPhase(p, countAll);
+      }
+    }
+  } finally {
+    log('stopping');
+    await stack.stop();
+  }
+
+  const report: RunReport = {
+    startedAt,
+    mode: `${args.quick ? 'quick' : 'full'}${args.profile ? ', profile' : ''}${only ? `, only ${only.join(',')}` : ''}`,
+    machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '?', node: process.versions.node, commit: gitCommit() },
+    phases: aggregate(results),
+    runs: results,
+    ...(mass ? { massMailing: mass } : {}),
+    memory,
+    targets: computeTargets(aggregate(results), memory, mass),
+    notes,
+  };
+  let md = renderMarkdown(report);
+
+  if (args.profile) {
+    const files = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile'));
+    const byPid = new Map(stack.history.map((h) => [h.pid, h.s3 === 'counted' && !countAll ? `${h.name} (accounting, memory and mass-mailing phases)` : h.name]));
+    const sections: string[] = ['## CPU profiles (self time)', ''];
+    for (const file of files) {
+      const pid = Number(/\.(\d+)\.\d+\.\d+\.cpuprofile$/.exec(file)?.[1]);
+      const s = summarise(join(profileDir, file), 30);
+      sections.push(`### ${byPid.get(pid) ?? `pid ${pid}`} — busy ${s.busyMs.toFixed(0)} ms`, '');
+      sections.push('| origin | ms | share |', '|---|---|---|', ...s.byOrigin.slice(0, 15).map((o) => `| ${o.origin} | ${o.ms.toFixed(0)} | ${(o.share * 100).toFixed(1)}% |`), '');
+      sections.push('| function | origin | ms | share |', '|---|---|---|---|', ...s.byFunction.map((o) => `| \`${o.fn}\` | ${o.origin} | ${o.ms.toFixed(0)} | ${(o.share * 100).toFixed(1)}% |`), '');
+    }
+    md += '\n' + sections.join('\n');
+    const keep = join(BENCH_DIR, 'results', `profiles-${startedAt.replace(/[:.]/g, '-')}`);
+    mkdirSync(keep, { recursive: true });
+    for (const file of files) copyFileSync(join(profileDir, file), join(keep, file));
+    notes.push(`Raw profiles in ${keep} (open in Chrome DevTools).`);
+  }
+
+  const resultsDir = join(BENCH_DIR, 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  const stamp = startedAt.replace(/[:.]/g, '-');
+  writeFileSync(join(resultsDir, `bench-${stamp}.json`), JSON.stringify(report, null, 2));
+  writeFileSync(join(resultsDir, `bench-${stamp}.md`), md);
+  writeFileSync(join(resultsDir, 'latest.md'), md);
+  writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify(report, null, 2));
+  console.log(md);
+  log(`written to bench/results/bench-${stamp}.{md,json}`);
+  if (!args['keep-state']) rmSync(stateDir, { recursive: true, force: true });
+  else log(`state kept in ${stateDir}`);
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench failed: ${(err as Error).stack ?? String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,130 @@
+/**
+ * The Mailwarden metrics, defined once. Every name starts with `mailwarden_`; counters end in
+ * `_total`. Services import `metrics` and bump them where the event happens; the ops server
+ * (`startOpsServer`) serves them at /metrics with prom-client's default process metrics.
+ *
+ * Label values are small closed sets (the types below), never message data: a label value per
+ * message reference or sender would make every series unique and exhaust Prometheus.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export type Protocol = 'smtp' | 'pop3';
+export type Direction = 'inbound' | 'outbound';
+/** How a message left the gateway: upstream accepted it, the client got a 4xx/-ERR [SYS/TEMP], or a 5xx/-ERR. */
+export type MessageOutcome = 'delivered' | 'tempfail' | 'refused';
+export type VerdictKind = 'clean' | 'infected' | 'unscannable' | 'error';
+/** Why an attachment was replaced by a notice: a signature, or the unscannable reason with policy `remove`. */
+export type RemovalReason = 'infected' | 'encrypted' | 'corrupt' | 'limits';
+/** Work queues whose backlog is exported as `mailwarden_pending_jobs{queue}`. */
+export type Queue = 'jobs' | 'verdicts';
+
+/** Scan latency buckets, seconds: a cached or tiny part (5 ms) up to clamd's scan deadline (60 s). */
+export const SCAN_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60] as const;
+
+/** A backlog reader, called at scrape time; see `trackPendingJobs`. */
+export type PendingJobsReader = () => Promise<number>;
+
+/** How long one backlog read may take during a scrape before the last value is served instead. */
+const PENDING_READ_TIMEOUT_MS = 1000;
+
+export function createMetrics(registry: Registry) {
+  const registers = [registry];
+  const pendingReaders = new Map<Queue, PendingJobsReader>();
+
+  const metrics = {
+    messages: new Counter({
+      name: 'mailwarden_messages_total',
+      help: 'Messages handled by a gateway, by protocol, direction and outcome (delivered|tempfail|refused).',
+      labelNames: ['protocol', 'direction', 'outcome'] as const,
+      registers,
+    }),
+    parts: new Counter({
+      name: 'mailwarden_parts_total',
+      help: 'MIME leaf parts stored for scanning, by protocol.',
+      labelNames: ['protocol'] as const,
+      registers,
+    }),
+    verdicts: new Counter({
+      name: 'mailwarden_verdicts_total',
+      help: 'Part verdicts published by scanners, by kind (clean|infected|unscannable|error).',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    removedAttachments: new Counter({
+      name: 'mailwarden_removed_attachments_total',
+      help: 'Attachments replaced by a notice, by reason (infected|encrypted|corrupt|limits).',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    scanDuration: new Histogram({
+      name: 'mailwarden_scan_duration_seconds',
+      help: 'Time to scan one part with clamd (S3 read included), seconds.',
+      buckets: [...SCAN_DURATION_BUCKETS],
+      registers,
+    }),
+    pendingJobs: new Gauge({
+      name: 'mailwarden_pending_jobs',
+      help: 'Work waiting in a JetStream work queue (jobs|verdicts) for a worker; the same value from every worker of the queue.',
+      labelNames: ['queue'] as const,
+      registers,
+      async collect() {
+        await Promise.all(
+          [...pendingReaders].map(async ([queue, read]) => {
+            let timer: NodeJS.Timeout | undefined;
+            try {
+              const n = await Promise.race([
+                read(),
+                new Promise<never>((_, reject) => {
+                  timer = setTimeout(() => reject(new Error('timeout')), PENDING_READ_TIMEOUT_MS);
+                }),
+              ]);
+              if (Number.isFinite(n)) this.set({ queue }, n);
+            } catch {
+              // Keep the last value: a slow or failed read must not fail the scrape.
+            } finally {
+              clearTimeout(timer);
+            }
+          }),
+        );
+      },
+    }),
+    errors: new Counter({
+      name: 'mailwarden_errors_total',
+      help: 'Internal errors by service and a stable kind (e.g. nats, s3, clamd, timeout, upstream).',
+      labelNames: ['service', 'kind'] as const,
+      registers,
+    }),
+    serviceInfo: new Gauge({
+      name: 'mailwarden_service_info',
+      help: 'Always 1, labelled with the service name (set by startOpsServer): join it on (job, instance) to group process metrics by service.',
+      labelNames: ['service'] as const,
+      registers,
+    }),
+    tlsUnscannedSessions: new Counter({
+      name: 'mailwarden_tls_unscanned_sessions_total',
+      help: 'Sessions relayed encrypted end to end (TLS policy passthrough), hence not scanned, by protocol.',
+      labelNames: ['protocol'] as const,
+      registers,
+    }),
+
+    /**
+     * Export the backlog of a work queue, read at each scrape (e.g. the consumer's `num_pending`).
+     * A read slower than 1 s or failing keeps the last value. Returns a function that stops it.
+     */
+    trackPendingJobs(queue: Queue, read: PendingJobsReader): () => void {
+      pendingReaders.set(queue, read);
+      return () => {
+        if (pendingReaders.get(queue) === read) pendingReaders.delete(queue);
+      };
+    },
+  };
+  return metrics;
+}
+
+export type MailwardenMetrics = ReturnType<typeof createMetrics>;
+
+/** The registry every service serves at /metrics (the ops server's default). */
+export const registry = new Registry();
+
+/** The Mailwarden metrics on `registry`: import and bump these. */
+export const metrics: MailwardenMetrics = createMetrics(registry);

@@ -1,0 +1,113 @@
+/**
+ * handleJob with the scan cache: jobs pulled from the real MW_JOBS work queue (nats-server),
+ * parts from an in-memory object store, verdicts read back from MW_VERDICTS; a fake clamd counts
+ * the scans. A mass mailing (the same attachment in many messages) costs one scan.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { connectBus, ensureTopology, type Bus } from '@mailwarden/bus';
+import { ClamdClient } from '@mailwarden/clamd';
+import { Consumers, Streams, Subjects, Verdict, decode, type ScanJob } from '@mailwarden/contracts';
+import { createLogger } from '@mailwarden/log';
+import { startNats, type RunningNats } from '@mailwarden/local-stack';
+import type { ObjectStore } from '@mailwarden/storage';
+import { ScanCache } from '../src/scan-cache.js';
+import { handleJob } from '../src/scan-worker.js';
+import { startFakeClamd, type FakeClamd } from './fake-clamd.js';
+
+const log = createLogger('scan-worker-test', 'silent');
+
+class MemoryStore implements ObjectStore {
+  readonly objects = new Map<string, Buffer>();
+  async put(key: string, body: Readable): Promise<{ size: number }> {
+    const chunks: Buffer[] = [];
+    for await (const c of body) chunks.push(c as Buffer);
+    this.objects.set(key, Buffer.concat(chunks));
+    return { size: this.objects.get(key)!.length };
+  }
+  async get(key: string): Promise<Readable> {
+    const b = this.objects.get(key);
+    if (!b) throw new Error(`no object ${key}`);
+    return Readable.from([b]);
+  }
+  async stat(key: string): Promise<{ size: number }> {
+    return { size: this.objects.get(key)?.length ?? 0 };
+  }
+  async remove(keys: string[]): Promise<void> {
+    for (const k of keys) this.objects.delete(k);
+  }
+}
+
+describe('handleJob with the scan cache', () => {
+  let dir: string;
+  let nats: RunningNats;
+  let bus: Bus;
+  let fake: FakeClamd;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'mw-scan-worker-'));
+    nats = await startNats({ stateDir: dir });
+    bus = await connectBus({ url: nats.url, name: 'scan-worker-test' });
+    await ensureTopology(bus.jsm, bus.kvm);
+    fake = await startFakeClamd();
+  });
+  after(async () => {
+    await fake?.close();
+    await bus?.nc.close();
+    await nats?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a mass mailing with one attachment costs one scan; every message still gets its verdict', async () => {
+    const store = new MemoryStore();
+    const clamd = new ClamdClient({ addresses: [fake.address], scanTimeoutMs: 5000 });
+    const cache = await ScanCache.open({ kvm: bus.kvm, clamd, log, bucket: 'worker-test-cache' });
+    try {
+      fake.reply = (c) => (c.includes('INFECTED') ? { found: 'Mailwarden.Test.EICAR.UNOFFICIAL' } : 'OK');
+      const attachment = Buffer.concat([randomBytes(4096), Buffer.from('INFECTED')]);
+      const sha256 = createHash('sha256').update(attachment).digest('hex');
+      const refs = Array.from({ length: 20 }, (_, i) => `massmail${String(i).padStart(4, '0')}`);
+      for (const ref of refs) {
+        const key = `msg/${ref}/part-0`;
+        store.objects.set(key, attachment);
+        const job: ScanJob = { ref, part: 0, parts: 1, key, size: attachment.length, sha256, filename: 'offer.pdf' };
+        await bus.js.publish(Subjects.job(ref, 0), JSON.stringify(job), { msgID: `job-${ref}-0` });
+      }
+      const consumer = await bus.js.consumers.get(Streams.jobs, Consumers.scanners);
+      const batch = await consumer.fetch({ max_messages: refs.length, expires: 2000 });
+      const handled: Promise<void>[] = [];
+      for await (const msg of batch) {
+        handled.push(handleJob({ bus, store, clamd, log, cache }, msg));
+        if (handled.length === refs.length) break;
+      }
+      await Promise.all(handled);
+      await cache.flush();
+
+      assert.equal(fake.scans, 1, 'one scan for the whole mailing');
+      assert.equal(cache.stats.misses, 1);
+      assert.equal(cache.stats.hits + cache.stats.coalesced, refs.length - 1);
+
+      const verdicts = await bus.js.consumers.get(Streams.verdicts, Consumers.reassemblers);
+      const seen = new Map<string, Verdict>();
+      const vbatch = await verdicts.fetch({ max_messages: refs.length, expires: 2000 });
+      for await (const m of vbatch) {
+        const v = decode(Verdict, m.data);
+        seen.set(v.ref, v);
+        m.ack();
+        if (seen.size === refs.length) break;
+      }
+      assert.deepEqual([...seen.keys()].sort(), refs);
+      for (const v of seen.values()) {
+        assert.equal(v.kind, 'infected');
+        assert.equal(v.detail, 'Mailwarden.Test.EICAR.UNOFFICIAL');
+      }
+    } finally {
+      cache.close();
+    }
+  });
+});

@@ -232,6 +232,23 @@ describe('outbound listener', () => {
   });
 });
 
+describe('observability', () => {
+  test('every service serves /healthz, /readyz and Prometheus metrics that count the traffic', async () => {
+    await roundTrip(composeMessage({ attachments: [{ filename: 'eicar.com', data: EICAR }] }), 'metrics');
+    for (const svc of [...gw.services['smtp-gateway']!, ...gw.services.reassembler!]) {
+      const base = `http://${String(svc.ready.ops)}`;
+      assert.equal((await fetch(`${base}/healthz`)).status, 200, `${svc.name} /healthz`);
+      const ready = await fetch(`${base}/readyz`);
+      assert.equal(ready.status, 200, `${svc.name} /readyz: ${await ready.text()}`);
+    }
+    const gwMetrics = await (await fetch(`http://${String(gw.services['smtp-gateway']![0]!.ready.ops)}/metrics`)).text();
+    assert.match(gwMetrics, /^mailwarden_messages_total\{protocol="smtp",direction="inbound",outcome="delivered"\} [1-9]/m);
+    assert.match(gwMetrics, /^mailwarden_parts_total\{protocol="smtp"\} [1-9]/m);
+    const removed = await Promise.all(gw.services.reassembler!.map(async (s) => (await fetch(`http://${String(s.ready.ops)}/metrics`)).text()));
+    assert.ok(removed.some((m) => /^mailwarden_removed_attachments_total\{reason="infected"\} [1-9]/m.test(m)), 'a reassembler counted the removal');
+  });
+});
+
 describe('scaling out', () => {
   test('two scanner workers share the jobs', async () => {
     const users = Array.from({ length: 8 }, () => uniqueUser('share'));

@@ -38,6 +38,7 @@ export const SETTINGS = [
   { env: 'MAILWARDEN_STATE_DIR', default: '.local', help: 'local state: generated certificate and admin token' },
   { env: 'SCANNER_CONCURRENCY', default: '8', help: 'parts one scanner process scans at once' },
   { env: 'REASSEMBLER_CONCURRENCY', default: '8', help: 'verdicts one reassembler process handles at once' },
+  { env: 'OPS_LISTEN', default: '127.0.0.1:0', help: 'ops endpoint (/healthz, /readyz, /metrics); `127.0.0.1:0` = a free loopback port (logged), `off` = none; containers use 0.0.0.0:9090' },
   { env: 'LOG_LEVEL', default: 'info', help: 'pino log level' },
 ] as const satisfies readonly Setting[];
 

@@ -14,6 +14,7 @@ import type { Bus } from '@mailwarden/bus';
 import type { ObjectStore } from '@mailwarden/storage';
 import { extractParts } from '@mailwarden/mime';
 import type { Logger } from '@mailwarden/log';
+import { metrics } from '@mailwarden/observability';
 import { newRef, objectKeys } from './ref.js';
 import { Tee } from './tee.js';
 import { HashCounter } from './hash-counter.js';
@@ -93,6 +94,7 @@ export class BusMessageScanner implements MessageScanner {
           return bus.js.publish(Subjects.job(ref, p.index), JSON.stringify(job), { msgID: `job-${ref}-${p.index}` });
         }),
       );
+      metrics.parts.inc({ protocol: req.protocol }, parts.length);
       log.debug({ event: 'message.submitted', ref, parts: parts.length, size: rawStored.size }, 'message submitted for scanning');
 
       const result = await this.awaitResult(sub, ref);

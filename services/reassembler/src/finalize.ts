@@ -15,6 +15,7 @@ import type { PolicyWatcher } from '@mailwarden/bus';
 import type { ObjectStore } from '@mailwarden/storage';
 import { rebuildMessage, renderNotice } from '@mailwarden/mime';
 import type { Logger } from '@mailwarden/log';
+import { metrics } from '@mailwarden/observability';
 import { decide, describeRemoval } from './decide.js';
 
 export interface FinalizeDeps {
@@ -58,6 +59,7 @@ export async function finalize(deps: FinalizeDeps, ref: string, verdicts: Verdic
     result = { ref, outcome: 'deliver', key: rebuiltKey(ref), size, removed: decision.removed, subjectPrefixed: !!prefix };
   }
   await bus.js.publish(Subjects.result(ref), JSON.stringify(result), { msgID: `result-${ref}` });
+  for (const r of result.removed) metrics.removedAttachments.inc({ reason: r.kind === 'infected' ? 'infected' : (r.reason ?? 'corrupt') });
   log.info(
     { event: 'message.finalized', ref, outcome: result.outcome, removed: result.removed.length, policyVersion: deps.policy.version, error: result.error },
     `message ${result.outcome}${result.removed.length ? `, ${result.removed.length} part(s) removed` : ''}`,

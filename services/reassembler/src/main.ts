@@ -3,6 +3,7 @@ import { createLogger } from '@mailwarden/log';
 import { PolicyStore, PolicyWatcher, connectBus, ensureTopology, runWorkLoop } from '@mailwarden/bus';
 import { MinioStore } from '@mailwarden/storage';
 import { Buckets, Consumers, Streams } from '@mailwarden/contracts';
+import { metrics, startOpsServer } from '@mailwarden/observability';
 import { handleVerdict } from './join.js';
 
 const log = createLogger('reassembler');
@@ -14,6 +15,21 @@ const stop = new AbortController();
 const policy = await PolicyWatcher.start(await PolicyStore.open(bus.kvm), log, stop.signal);
 const joins = await bus.kvm.open(Buckets.joins);
 
+const ops = await startOpsServer({
+  listen: env.OPS_LISTEN,
+  service: 'reassembler',
+  log,
+  readiness: {
+    nats: async () => {
+      if (bus.nc.isClosed()) return false;
+      await bus.nc.flush();
+      return true;
+    },
+    s3: () => store.client.bucketExists(env.S3_BUCKET),
+  },
+});
+metrics.trackPendingJobs('verdicts', async () => (await bus.jsm.consumers.info(Streams.verdicts, Consumers.reassemblers)).num_pending);
+
 const done = runWorkLoop({
   consumer: () => bus.js.consumers.get(Streams.verdicts, Consumers.reassemblers),
   concurrency: parseInteger(env.REASSEMBLER_CONCURRENCY, 'REASSEMBLER_CONCURRENCY', 1),
@@ -21,12 +37,16 @@ const done = runWorkLoop({
   log,
   signal: stop.signal,
 });
-log.info({ event: 'ready', policyVersion: policy.version }, 'reassembler ready');
+log.info({ event: 'ready', ops: ops.address, policyVersion: policy.version }, 'reassembler ready');
 
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   process.once(sig, () => {
     log.info({ event: 'shutdown', signal: sig }, 'draining');
+    ops.setShuttingDown();
     stop.abort();
-    void done.then(() => bus.nc.drain()).finally(() => process.exit(0));
+    void done
+      .then(() => bus.nc.drain())
+      .then(() => ops.close())
+      .finally(() => process.exit(0));
   });
 }

@@ -8,6 +8,7 @@ import { Subjects, type TlsUnscannedEvent } from '@mailwarden/contracts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { startOpsServer, metrics } from '@mailwarden/observability';
 import { createSmtpProxy } from './smtp-proxy.js';
 import { listenerSpecs } from './listeners.js';
 
@@ -31,8 +32,23 @@ const upstreamTls = {
 const reportTlsUnscanned = (info: { client: string; direction: 'inbound' | 'outbound' }) => {
   const ref = newRef();
   const event: TlsUnscannedEvent = { kind: 'tls-unscanned', ref, time: new Date().toISOString(), protocol: 'smtp', direction: info.direction, client: info.client, reason: 'passthrough' };
+  metrics.tlsUnscannedSessions.inc({ protocol: 'smtp' });
   bus.js.publish(Subjects.event('tls-unscanned'), JSON.stringify(event), { msgID: `event-${ref}-tls` }).catch((err: Error) => log.warn({ event: 'event.publish_failed', err: err.message }, 'could not publish activity event'));
 };
+
+const ops = await startOpsServer({
+  listen: env.OPS_LISTEN,
+  service: 'smtp-gateway',
+  log,
+  readiness: {
+    nats: async () => {
+      if (bus.nc.isClosed()) return false;
+      await bus.nc.flush();
+      return true;
+    },
+    s3: () => store.client.bucketExists(env.S3_BUCKET),
+  },
+});
 
 const servers = specs.map((spec) => {
   const server = createSmtpProxy({
@@ -69,13 +85,22 @@ const addresses = await Promise.all(
       }),
   ),
 );
-log.info({ event: 'ready', listeners: addresses, policyVersion: policy.version }, `smtp gateway listening: ${addresses.join(', ')}`);
+log.info({ event: 'ready', listeners: addresses, ops: ops.address, policyVersion: policy.version }, `smtp gateway listening: ${addresses.join(', ')}`);
 
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   process.once(sig, () => {
     log.info({ event: 'shutdown', signal: sig }, 'closing listeners, finishing sessions');
+    ops.setShuttingDown();
     stop.abort();
     let open = servers.length;
-    for (const { server } of servers) server.close(() => --open === 0 && void bus.nc.drain().finally(() => process.exit(0)));
+    for (const { server } of servers)
+      server.close(
+        () =>
+          --open === 0 &&
+          void bus.nc
+            .drain()
+            .then(() => ops.close())
+            .finally(() => process.exit(0)),
+      );
   });
 }

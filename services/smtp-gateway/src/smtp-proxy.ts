@@ -5,6 +5,7 @@ import { BareLineEndingGuard } from '@mailwarden/mime';
 import { TempFailError, newRef, type MessageScanner, type StoredMessage } from '@mailwarden/pipeline';
 import type { Logger } from '@mailwarden/log';
 import type { TlsMaterial } from '@mailwarden/tls';
+import { metrics } from '@mailwarden/observability';
 import { UpstreamError, UpstreamSmtpClient, type UpstreamTlsOptions } from './upstream-smtp-client.js';
 import { registerPassthrough, unregisterPassthrough } from './starttls-passthrough.js';
 import { SmtpReplyError, replyText, tempFail } from './smtp-reply.js';
@@ -168,8 +169,15 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
 
     onData(stream, session, cb) {
       void relayData(stream, session).then(
-        (text) => cb(null, text),
-        (err) => cb(err),
+        (text) => {
+          metrics.messages.inc({ protocol: 'smtp', direction: opts.direction, outcome: 'delivered' });
+          cb(null, text);
+        },
+        (err: Error & { responseCode?: number }) => {
+          const outcome = (err.responseCode ?? 451) >= 500 ? 'refused' : 'tempfail';
+          metrics.messages.inc({ protocol: 'smtp', direction: opts.direction, outcome });
+          cb(err);
+        },
       );
     },
 

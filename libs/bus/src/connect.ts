@@ -39,3 +39,10 @@ export async function connectBus(opts: ConnectOptions): Promise<Bus> {
   const jsm = await jetstreamManager(nc, { timeout: 5000 });
   return { nc, js, jsm, kvm: new Kvm(js) };
 }
+
+/** Readiness: connected, and the server answers a round trip. */
+export async function natsReady(bus: Bus): Promise<boolean> {
+  if (bus.nc.isClosed()) return false;
+  await bus.nc.flush();
+  return true;
+}

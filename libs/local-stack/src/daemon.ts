@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, type WriteStream } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -209,19 +209,8 @@ export function waitForLine<T>(
   });
 }
 
-/** Asks the OS for a free TCP port (bind port 0, read, close). Small race window; fine locally. */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen({ host, port: 0, exclusive: true }, () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close((err) => (err || !port ? reject(err ?? new LocalStackError('no port')) : resolve(port)));
-    });
-  });
-}
+/** One implementation of "ask the OS for a free port", shared with the clamd launcher. */
+export { freePort } from '@mailwarden/clamd';
 
 /**
  * Connects to host:port and resolves with the first line the server sends (a greeting such as

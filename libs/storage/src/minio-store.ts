@@ -43,6 +43,16 @@ export class MinioStore implements ObjectStore {
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 30_000;
   }
 
+  /** The store every service uses, from the deployment settings (S3_*). */
+  static fromSettings(env: { S3_ENDPOINT: string; S3_ACCESS_KEY: string; S3_SECRET_KEY: string; S3_BUCKET: string; S3_REGION: string }): MinioStore {
+    return new MinioStore({ endpoint: env.S3_ENDPOINT, accessKey: env.S3_ACCESS_KEY, secretKey: env.S3_SECRET_KEY, bucket: env.S3_BUCKET, region: env.S3_REGION });
+  }
+
+  /** Readiness: the bucket answers. */
+  ready(): Promise<boolean> {
+    return withDeadline(this.client.bucketExists(this.bucket), this.requestTimeoutMs, 's3 bucketExists');
+  }
+
   async ensureBucket(): Promise<void> {
     const exists = await withDeadline(this.client.bucketExists(this.bucket), this.requestTimeoutMs, 's3 bucketExists');
     if (!exists) {

@@ -1,6 +1,6 @@
 import { readSettings, parseInteger } from '@mailwarden/config';
 import { createLogger } from '@mailwarden/log';
-import { PolicyStore, PolicyWatcher, connectBus, ensureTopology, runWorkLoop } from '@mailwarden/bus';
+import { PolicyStore, PolicyWatcher, connectBus, ensureTopology, natsReady, runWorkLoop } from '@mailwarden/bus';
 import { MinioStore } from '@mailwarden/storage';
 import { Buckets, Consumers, Streams } from '@mailwarden/contracts';
 import { metrics, startOpsServer } from '@mailwarden/observability';
@@ -10,7 +10,7 @@ const log = createLogger('reassembler');
 const env = readSettings();
 const bus = await connectBus({ url: env.NATS_URL, name: 'reassembler', log });
 await ensureTopology(bus.jsm, bus.kvm);
-const store = new MinioStore({ endpoint: env.S3_ENDPOINT, accessKey: env.S3_ACCESS_KEY, secretKey: env.S3_SECRET_KEY, bucket: env.S3_BUCKET, region: env.S3_REGION });
+const store = MinioStore.fromSettings(env);
 const stop = new AbortController();
 const policy = await PolicyWatcher.start(await PolicyStore.open(bus.kvm), log, stop.signal);
 const joins = await bus.kvm.open(Buckets.joins);
@@ -19,14 +19,7 @@ const ops = await startOpsServer({
   listen: env.OPS_LISTEN,
   service: 'reassembler',
   log,
-  readiness: {
-    nats: async () => {
-      if (bus.nc.isClosed()) return false;
-      await bus.nc.flush();
-      return true;
-    },
-    s3: () => store.client.bucketExists(env.S3_BUCKET),
-  },
+  readiness: { nats: () => natsReady(bus), s3: () => store.ready() },
 });
 metrics.trackPendingJobs('verdicts', async () => (await bus.jsm.consumers.info(Streams.verdicts, Consumers.reassemblers)).num_pending);
 

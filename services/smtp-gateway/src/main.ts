@@ -1,6 +1,6 @@
 import { readSettings, parseInteger } from '@mailwarden/config';
 import { createLogger } from '@mailwarden/log';
-import { PolicyStore, PolicyWatcher, connectBus, ensureTopology } from '@mailwarden/bus';
+import { PolicyStore, PolicyWatcher, connectBus, ensureTopology, natsReady } from '@mailwarden/bus';
 import { MinioStore } from '@mailwarden/storage';
 import { BusMessageScanner, newRef } from '@mailwarden/pipeline';
 import { TlsMaterial } from '@mailwarden/tls';
@@ -17,7 +17,7 @@ const env = readSettings();
 const specs = listenerSpecs(env);
 const bus = await connectBus({ url: env.NATS_URL, name: 'smtp-gateway', log });
 await ensureTopology(bus.jsm, bus.kvm);
-const store = new MinioStore({ endpoint: env.S3_ENDPOINT, accessKey: env.S3_ACCESS_KEY, secretKey: env.S3_SECRET_KEY, bucket: env.S3_BUCKET, region: env.S3_REGION });
+const store = MinioStore.fromSettings(env);
 await store.ensureBucket();
 const stop = new AbortController();
 const policy = await PolicyWatcher.start(await PolicyStore.open(bus.kvm), log, stop.signal);
@@ -40,14 +40,7 @@ const ops = await startOpsServer({
   listen: env.OPS_LISTEN,
   service: 'smtp-gateway',
   log,
-  readiness: {
-    nats: async () => {
-      if (bus.nc.isClosed()) return false;
-      await bus.nc.flush();
-      return true;
-    },
-    s3: () => store.client.bucketExists(env.S3_BUCKET),
-  },
+  readiness: { nats: () => natsReady(bus), s3: () => store.ready() },
 });
 
 const servers = specs.map((spec) => {

@@ -68,6 +68,36 @@ function envReads(file: string): EnvRead[] {
   return [...out.values()];
 }
 
+/** Package directory → the workspace packages it depends on, directly or not (from package.json). */
+function dependencyClosure(): Map<string, Set<string>> {
+  const dirOf = new Map<string, string>();
+  const deps = new Map<string, string[]>();
+  for (const group of ['services', 'libs']) {
+    for (const name of readdirSync(join(root, group))) {
+      const pkg = `${group}/${name}`;
+      const manifest = JSON.parse(read(`${pkg}/package.json`)) as { name: string; dependencies?: Record<string, string> };
+      dirOf.set(manifest.name, pkg);
+      deps.set(pkg, Object.keys(manifest.dependencies ?? {}).filter((d) => d.startsWith('@mailwarden/')));
+    }
+  }
+  const closure = new Map<string, Set<string>>();
+  for (const pkg of deps.keys()) {
+    const seen = new Set<string>();
+    const walk = (p: string): void => {
+      for (const d of deps.get(p) ?? []) {
+        const dir = dirOf.get(d);
+        if (dir && !seen.has(dir)) {
+          seen.add(dir);
+          walk(dir);
+        }
+      }
+    };
+    walk(pkg);
+    closure.set(pkg, seen);
+  }
+  return closure;
+}
+
 /** Package directory (`services/x`, `libs/y`) → the variables its sources read. */
 function readsByPackage(): Map<string, EnvRead[]> {
   const map = new Map<string, EnvRead[]>();
@@ -239,7 +269,7 @@ describe('docker-compose.yml', () => {
 describe('environment variables', () => {
   const reads = readsByPackage();
   const example = envExample();
-  const libReads = [...reads].filter(([pkg]) => pkg.startsWith('libs/')).flatMap(([, r]) => r);
+  const closure = dependencyClosure();
   const allRead = new Set([...reads.values()].flat().map((r) => r.name));
   const known = new Set<string>([...SETTINGS.map((s) => s.env), ...allRead, 'OPS_LISTEN']);
 
@@ -264,7 +294,9 @@ describe('environment variables', () => {
     const problems: string[] = [];
     for (const { service, pkg, def } of mailwardenServices()) {
       const env = def.environment ?? {};
-      const needed = new Set([...(reads.get(pkg) ?? []), ...libReads].map((r) => r.name));
+      // What the service and the libraries it really uses read (not every library's).
+      const libs = [...(closure.get(pkg) ?? [])].flatMap((lib) => reads.get(lib) ?? []);
+      const needed = new Set([...(reads.get(pkg) ?? []), ...libs].map((r) => r.name));
       for (const name of needed) if (!(name in env)) problems.push(`${service}: ${name} is read by the service but not set`);
       for (const name of Object.keys(env)) if (!known.has(name)) problems.push(`${service}: ${name} is set but no service reads it`);
     }

@@ -3,3 +3,4 @@ export * from './topology.js';
 export * from './policy-store.js';
 export * from './policy-watcher.js';
 export * from './work-loop.js';
+export * from './activity.js';

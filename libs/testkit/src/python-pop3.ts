@@ -14,7 +14,8 @@ export type Pop3Step =
   | { cmd: 'rset' }
   | { cmd: 'noop' }
   | { cmd: 'capa' }
-  | { cmd: 'stls' }
+  /** STLS (certificate not verified: tests use self-signed ones); `force` sends it even when CAPA does not list it. */
+  | { cmd: 'stls'; force?: boolean }
   | { cmd: 'quit' }
   | { cmd: 'drop' }
   | { cmd: 'sleep'; seconds: number };
@@ -40,6 +41,8 @@ export interface Pop3StepResult {
 
 export interface PoplibSession {
   welcome?: string;
+  /** Present when the session used TLS (POP3_SSL, or STLS succeeded): protocol version and the server certificate (DER, base64). */
+  tls?: { version: string; cert: string };
   /** Connecting failed (nothing else was tried). */
   error?: string;
   results: Pop3StepResult[];
@@ -47,9 +50,14 @@ export interface PoplibSession {
 
 // Python's poplib is a real, independent POP3 client: each step's answer is reported, errors included.
 const SCRIPT = String.raw`
-import base64, hashlib, json, poplib, sys, time
+import base64, hashlib, json, poplib, ssl, sys, time
 args = json.loads(sys.argv[1])
 out = {"results": []}
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+def tlsinfo(p):
+    out["tls"] = {"version": p.sock.version(), "cert": base64.b64encode(p.sock.getpeercert(binary_form=True)).decode()}
 def text(v):
     if isinstance(v, bytes): return v.decode("latin1")
     return str(v)
@@ -57,8 +65,16 @@ def err(e):
     a = e.args[0] if e.args else ""
     return type(e).__name__ + ": " + text(a)
 try:
-    p = poplib.POP3(args["host"], args["port"], timeout=args.get("timeout", 60))
+    if args.get("ssl"):
+        p = poplib.POP3_SSL(args["host"], args["port"], timeout=args.get("timeout", 60), context=ctx)
+        tlsinfo(p)
+    else:
+        p = poplib.POP3(args["host"], args["port"], timeout=args.get("timeout", 60))
     out["welcome"] = text(p.getwelcome())
+    if args.get("stls"):
+        # A client that insists on TLS: no STLS, no session.
+        p.stls(context=ctx)
+        tlsinfo(p)
 except Exception as e:
     out["error"] = err(e)
     print(json.dumps(out)); sys.exit(0)
@@ -86,7 +102,15 @@ for step in args["steps"]:
         elif cmd == "rset": r["resp"] = text(p.rset())
         elif cmd == "noop": r["resp"] = text(p.noop())
         elif cmd == "capa": r["capa"] = {text(k): [text(x) for x in v] for k, v in p.capa().items()}
-        elif cmd == "stls": r["resp"] = text(p.stls())
+        elif cmd == "stls":
+            if step.get("force"):
+                # As poplib's stls() does, without its CAPA check first.
+                r["resp"] = text(p._shortcmd("STLS"))
+                p.sock = ctx.wrap_socket(p.sock, server_hostname=p.host)
+                p.file = p.sock.makefile("rb")
+                p._tls_established = True
+            else: r["resp"] = text(p.stls(context=ctx))
+            tlsinfo(p)
         elif cmd == "quit": r["resp"] = text(p.quit())
         elif cmd == "drop":
             p.sock.close(); p.file.close()
@@ -101,9 +125,18 @@ print(json.dumps(out))
  * Runs one POP3 session with Python's poplib (Debian's /usr/bin/python3): connects, runs `steps`
  * in order (a failing step is recorded and the next one still runs), and reports every answer.
  */
-export function runPoplib(opts: { host: string; port: number; steps: Pop3Step[]; timeoutS?: number }): Promise<PoplibSession> {
+export function runPoplib(opts: {
+  host: string;
+  port: number;
+  steps: Pop3Step[];
+  timeoutS?: number;
+  /** Implicit TLS from the first byte (POP3S, poplib.POP3_SSL). */
+  ssl?: boolean;
+  /** STLS right after the greeting; when it fails, `error` says why and no step runs. */
+  stls?: boolean;
+}): Promise<PoplibSession> {
   return new Promise((resolve, reject) => {
-    const args = JSON.stringify({ host: opts.host, port: opts.port, steps: opts.steps, timeout: opts.timeoutS ?? 60 });
+    const args = JSON.stringify({ host: opts.host, port: opts.port, steps: opts.steps, timeout: opts.timeoutS ?? 60, ssl: !!opts.ssl, stls: !!opts.stls });
     const p = spawn('/usr/bin/python3', ['-c', SCRIPT, args], { stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     let err = '';
@@ -123,11 +156,22 @@ export function runPoplib(opts: { host: string; port: number; steps: Pop3Step[];
 }
 
 /** USER/PASS then `steps` (the usual case). */
-export function poplibSession(opts: { host: string; port: number; user: string; password?: string; steps: Pop3Step[]; timeoutS?: number }): Promise<PoplibSession> {
+export function poplibSession(opts: {
+  host: string;
+  port: number;
+  user: string;
+  password?: string;
+  steps: Pop3Step[];
+  timeoutS?: number;
+  ssl?: boolean;
+  stls?: boolean;
+}): Promise<PoplibSession> {
   return runPoplib({
     host: opts.host,
     port: opts.port,
     timeoutS: opts.timeoutS,
+    ssl: opts.ssl,
+    stls: opts.stls,
     steps: [{ cmd: 'user', arg: opts.user }, { cmd: 'pass', arg: opts.password ?? 'password' }, ...opts.steps],
   });
 }

@@ -43,7 +43,14 @@ export class TlsMaterial {
         made.created ? `no TLS_CERT/TLS_KEY given: generated a self-signed certificate at ${made.cert}` : `no TLS_CERT/TLS_KEY given: using the self-signed certificate at ${made.cert}`,
       );
     }
-    const m = new TlsMaterial(files, await readPair(files), opts.log);
+    const pair = await readPair(files);
+    // Fail at start, with the file names, rather than at the first client's handshake.
+    try {
+      createSecureContext({ key: pair.key, cert: pair.cert });
+    } catch (err) {
+      throw new Error(`TLS certificate ${files.cert} and key ${files.key} are unusable: ${(err as Error).message}`, { cause: err });
+    }
+    const m = new TlsMaterial(files, pair, opts.log);
     m.watch(opts.watchIntervalMs ?? 2000);
     return m;
   }

@@ -18,14 +18,38 @@ export class ClientLineReader {
   /** True when the last `next()` gave up because the client stayed silent. */
   idleTimedOut = false;
 
+  private readonly onSocketData = (chunk: Buffer): void => this.onData(chunk);
+  private readonly onSocketEnd = (): void => this.onEnd();
+
   constructor(
     private readonly socket: Socket,
     /** RFC 2449 4: 255 octets for a command; SASL responses (RFC 5034) may be longer. */
     private readonly maxLine = 8192,
   ) {
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('end', () => this.onEnd());
-    socket.on('close', () => this.onEnd());
+    socket.on('data', this.onSocketData);
+    socket.on('end', this.onSocketEnd);
+    socket.on('close', this.onSocketEnd);
+  }
+
+  /**
+   * Stops reading the socket (before a TLS upgrade or a passthrough splice) and drops what the
+   * client sent ahead: bytes pipelined after STLS came in plaintext and must never be taken as
+   * commands of the encrypted session (RFC 2595 4, CVE-2011-0411). Returns how many bytes were
+   * dropped. Must not be called while a `next()` is pending.
+   */
+  detach(): number {
+    this.socket.off('data', this.onSocketData);
+    this.socket.off('end', this.onSocketEnd);
+    this.socket.off('close', this.onSocketEnd);
+    let dropped = this.buffer.length;
+    for (const q of this.queue) dropped += typeof q === 'string' ? Buffer.byteLength(q, 'latin1') + 2 : 0;
+    this.buffer = Buffer.alloc(0);
+    this.queue.length = 0;
+    this.ended = true;
+    // A paused socket may hold more in its own buffer.
+    for (let chunk: Buffer | null; (chunk = this.socket.read() as Buffer | null) !== null; ) dropped += chunk.length;
+    if (this.socket.isPaused()) this.socket.resume();
+    return dropped;
   }
 
   /**

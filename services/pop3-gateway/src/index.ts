@@ -11,3 +11,5 @@ export * from './top-lines.js';
 export * from './retrieved-messages.js';
 export * from './sasl-user.js';
 export * from './session-ended-error.js';
+export * from './client-tls.js';
+export * from './upstream-tls-mode.js';

@@ -1,3 +1,4 @@
+import { metrics } from '@mailwarden/observability';
 import { Readable } from 'node:stream';
 import type { Pop3Session } from './pop3-session.js';
 import { Pop3ReplyError } from './pop3-reply.js';
@@ -34,22 +35,23 @@ const withArg = (verb: string, arg: string): string => (arg.trim() ? `${verb} ${
  * listed get `-ERR Unknown command` (UTF8, LANG, XTND, …: nothing unhandled reaches upstream).
  */
 export const COMMANDS: Record<Verb, Pop3Command> = {
-  /** RFC 2449 5: upstream's list, filtered to what the proxy handles. */
+  /** RFC 2449 5: upstream's list, filtered to what the proxy handles; STLS per the TLS policy. */
   CAPA: {
     states: EITHER,
     async handler(s) {
-      const { reply, lines } = await s.upstream.listing('CAPA');
+      const { reply, lines } = await s.upstream.capabilities();
       if (!lines) return s.relay(reply);
-      const all: string[] = [];
-      for await (const line of lines) if (all.length < 1000) all.push(line);
-      await s.sendLines(reply.line, filterCapabilities(all));
+      await s.sendLines(reply.line, filterCapabilities(lines, { stls: s.offersStls() }));
     },
   },
 
-  /** RFC 2595 4. Not offered while `tls.pop3` is `strip` (passthrough/terminate come with the TLS issue). */
+  /**
+   * RFC 2595 4: terminated by the gateway (terminate), relayed to upstream and spliced
+   * (passthrough), or refused (strip, or the session is already encrypted).
+   */
   STLS: {
     states: AUTHORIZATION,
-    handler: (s) => s.reply('-ERR STLS not available on this server'),
+    handler: (s) => s.startTls(),
   },
 
   /** RFC 1939 7 (USER/PASS): relayed; the user name is remembered for the scan envelope. */
@@ -123,9 +125,15 @@ export const COMMANDS: Record<Verb, Pop3Command> = {
       const n = messageNumber(args(arg)[0]);
       if (n === undefined || args(arg).length !== 1) throw new Pop3ReplyError('-ERR Invalid message number');
       if (!s.scanningEnabled()) return s.relayBody(`RETR ${n}`);
-      const message = await s.scannedMessage(n);
-      const body = await s.openStored(message);
-      await s.sendBody(`+OK ${message.size} octets`, body);
+      try {
+        const message = await s.scannedMessage(n);
+        const body = await s.openStored(message);
+        await s.sendBody(`+OK ${message.size} octets`, body);
+        metrics.messages.inc({ protocol: 'pop3', direction: 'inbound', outcome: 'delivered' });
+      } catch (err) {
+        if (err instanceof Pop3ReplyError && err.line.startsWith('-ERR [SYS/TEMP]')) metrics.messages.inc({ protocol: 'pop3', direction: 'inbound', outcome: 'tempfail' });
+        throw err;
+      }
     },
   },
 

@@ -1,8 +1,12 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import type { Policy } from '@mailwarden/contracts';
+import { Server as TlsServer, createServer as createTlsServer, type SecureContext } from 'node:tls';
+import type { Policy, TlsMode } from '@mailwarden/contracts';
 import type { Logger } from '@mailwarden/log';
 import type { MessageScanner } from '@mailwarden/pipeline';
+import { MIN_TLS_VERSION, type TlsMaterial } from '@mailwarden/tls';
+import { gatewayContext } from './client-tls.js';
 import { Pop3Session } from './pop3-session.js';
+import type { UpstreamTlsOptions } from './upstream-pop3-client.js';
 
 export interface Pop3ProxyOptions {
   upstream: { host: string; port: number };
@@ -16,21 +20,51 @@ export interface Pop3ProxyOptions {
   replyTimeoutMs?: number;
   /** Safety net over one retrieval + scan. Default 10 min (the scanner's own deadline comes first). */
   retrieveTimeoutMs?: number;
-  /** RFC 1939 3 autologout. Default 10 min. */
+  /** RFC 1939 3 autologout; also the silence that ends a spliced (passthrough) session. Default 10 min. */
   idleTimeoutMs?: number;
+  /** The gateway's certificate, for STLS in terminate mode and for implicit TLS; renewals apply to new handshakes. */
+  tls?: TlsMaterial;
+  /** POP3S: TLS from the first byte; such a listener always terminates TLS. Needs `tls`. */
+  implicitTls?: boolean;
+  /** How the gateway's TLS to upstream (STLS in terminate mode, or implicit) checks upstream's certificate. */
+  upstreamTls?: UpstreamTlsOptions;
+  /** Upstream is a POP3S server: TLS from the first byte (POP3_UPSTREAM_TLS=implicit). */
+  upstreamImplicitTls?: boolean;
+  /** A session went encrypted end to end (passthrough) and will not be scanned. */
+  onTlsUnscanned?: (info: { client: string }) => void;
 }
 
 /**
- * The POP3 listener: one Pop3Session per client connection, each with its own upstream session.
- * Knows nothing of NATS or S3: it gets a MessageScanner.
+ * The POP3 listener: one Pop3Session per client connection, each with its own upstream session
+ * and the TLS policy read when it starts. Knows nothing of NATS or S3: it gets a MessageScanner.
  */
 export class Pop3Proxy {
   readonly server: Server;
   private readonly sessions = new Set<Pop3Session>();
   private sequence = 0;
+  /** The gateway's certificate as a TLS context, replaced when the files are renewed. */
+  private secureContext: SecureContext | undefined;
 
   constructor(private readonly opts: Pop3ProxyOptions) {
-    this.server = createServer((socket) => this.accept(socket));
+    const { tls } = opts;
+    if (opts.implicitTls && !tls) throw new Error('an implicit-TLS (POP3S) listener needs the gateway certificate');
+    this.secureContext = tls && gatewayContext(tls.pair);
+    if (opts.implicitTls && tls) {
+      const server = createTlsServer(
+        { key: tls.pair.key, cert: tls.pair.cert, minVersion: MIN_TLS_VERSION, handshakeTimeout: opts.connectTimeoutMs ?? 10_000 },
+        (socket) => this.accept(socket),
+      );
+      server.on('tlsClientError', (err, socket) =>
+        opts.log.debug({ event: 'pop3.tls_failed', remote: `${socket.remoteAddress}:${socket.remotePort}`, err: err.message }, 'POP3S: TLS handshake with the client failed'),
+      );
+      this.server = server;
+    } else {
+      this.server = createServer((socket) => this.accept(socket));
+    }
+    tls?.onChange((pair) => {
+      this.secureContext = gatewayContext(pair);
+      if (this.server instanceof TlsServer) this.server.setSecureContext({ key: pair.key, cert: pair.cert, minVersion: MIN_TLS_VERSION });
+    });
     this.server.on('error', (err) => opts.log.error({ event: 'pop3.server_error', err }, 'pop3 server error'));
   }
 
@@ -65,6 +99,8 @@ export class Pop3Proxy {
   private accept(socket: Socket): void {
     const id = `${process.pid.toString(36)}-${(++this.sequence).toString(36)}`;
     const log = this.opts.log.child({ session: id, remote: `${socket.remoteAddress}:${socket.remotePort}` });
+    // Per session, from the live policy: a change applies to the sessions that start after it.
+    const tlsMode: TlsMode = this.opts.implicitTls ? 'terminate' : this.opts.policy().tls.pop3;
     const session = new Pop3Session(socket, {
       upstream: this.opts.upstream,
       scanner: this.opts.scanner,
@@ -74,9 +110,15 @@ export class Pop3Proxy {
       replyTimeoutMs: this.opts.replyTimeoutMs ?? 30_000,
       retrieveTimeoutMs: this.opts.retrieveTimeoutMs ?? 10 * 60_000,
       idleTimeoutMs: this.opts.idleTimeoutMs ?? 10 * 60_000,
+      tlsMode,
+      clientSecure: !!this.opts.implicitTls,
+      ...(this.secureContext ? { secureContext: () => this.secureContext! } : {}),
+      ...(this.opts.upstreamTls ? { upstreamTls: this.opts.upstreamTls } : {}),
+      upstreamImplicitTls: !!this.opts.upstreamImplicitTls,
+      ...(this.opts.onTlsUnscanned ? { onTlsUnscanned: this.opts.onTlsUnscanned } : {}),
     });
     this.sessions.add(session);
-    log.debug({ event: 'pop3.session_start' }, 'client connected');
+    log.debug({ event: 'pop3.session_start', tlsMode, implicitTls: !!this.opts.implicitTls }, 'client connected');
     void session.run().finally(() => this.sessions.delete(session));
   }
 }

@@ -1,16 +1,18 @@
 import type { Socket } from 'node:net';
+import type { SecureContext, TLSSocket } from 'node:tls';
 import type { Readable } from 'node:stream';
-import type { Policy } from '@mailwarden/contracts';
+import type { Policy, TlsMode } from '@mailwarden/contracts';
 import type { Logger } from '@mailwarden/log';
 import { DotStuffer } from '@mailwarden/mime';
 import { TempFailError, newRef, type MessageScanner, type ScanRequest, type StoredMessage } from '@mailwarden/pipeline';
 import { ClientLineReader } from './client-line-reader.js';
+import { acceptTls, splice } from './client-tls.js';
 import { lookupCommand, type Pop3State } from './pop3-commands.js';
 import { Pop3ReplyError, tempFail, type Pop3Reply } from './pop3-reply.js';
 import { RetrievedMessages } from './retrieved-messages.js';
 import { SessionEndedError } from './session-ended-error.js';
 import { UpstreamError } from './upstream-error.js';
-import { UpstreamPop3Client, type MultilineBody } from './upstream-pop3-client.js';
+import { UpstreamPop3Client, type MultilineBody, type UpstreamTlsOptions } from './upstream-pop3-client.js';
 
 export interface Pop3SessionOptions {
   upstream: { host: string; port: number };
@@ -24,6 +26,18 @@ export interface Pop3SessionOptions {
   retrieveTimeoutMs: number;
   /** RFC 1939 3 autologout: a client silent this long is disconnected (no UPDATE). */
   idleTimeoutMs: number;
+  /** The TLS policy for this session, read when it started (`terminate` on an implicit-TLS listener). */
+  tlsMode: TlsMode;
+  /** The client's socket is already TLS (POP3S listener). */
+  clientSecure?: boolean;
+  /** The gateway's certificate, for STLS in terminate mode (the current one: it may be renewed). */
+  secureContext?: () => SecureContext;
+  /** How the gateway's TLS to upstream checks upstream's certificate. */
+  upstreamTls?: UpstreamTlsOptions;
+  /** Upstream speaks TLS from the first byte (POP3S upstream). */
+  upstreamImplicitTls?: boolean;
+  /** The session went encrypted end to end (passthrough) and will not be scanned. */
+  onTlsUnscanned?: (info: { client: string }) => void;
 }
 
 /**
@@ -40,18 +54,21 @@ export class Pop3Session {
   /** Set once the greeting was relayed. */
   upstream!: UpstreamPop3Client;
   readonly log: Logger;
-  private readonly reader: ClientLineReader;
+  /** The client's leg is encrypted (POP3S, or after STLS in terminate mode). */
+  secure: boolean;
+  private reader: ClientLineReader;
   private ending = false;
   private busy = false;
+  /** TLS passthrough: the sockets are spliced; settles when both are closed. */
+  private spliced: Promise<void> | undefined;
 
   constructor(
-    private readonly socket: Socket,
+    private socket: Socket,
     private readonly opts: Pop3SessionOptions,
   ) {
     this.log = opts.log;
-    this.reader = new ClientLineReader(socket);
-    socket.setNoDelay(true);
-    socket.on('error', (err) => this.log.debug({ event: 'pop3.client_error', err: err.message }, 'client connection error'));
+    this.secure = !!opts.clientSecure;
+    this.reader = this.adopt(socket);
   }
 
   /** Runs the session to its end; never throws. */
@@ -80,10 +97,10 @@ export class Pop3Session {
     }
   }
 
-  /** Stop after the command in progress (SIGTERM); an idle session is closed now. */
+  /** Stop after the command in progress (SIGTERM); an idle session is closed now. A spliced one runs on until abort(). */
   shutdown(): void {
     this.ending = true;
-    if (!this.busy) this.socket.destroy();
+    if (!this.busy && !this.spliced) this.socket.destroy();
   }
 
   /** Cuts the connection now (end of the shutdown grace period). Upstream gets no QUIT. */
@@ -99,7 +116,81 @@ export class Pop3Session {
 
   enterTransaction(): void {
     this.state = 'TRANSACTION';
-    this.log.info({ event: 'pop3.login', user: this.user }, 'client logged in upstream');
+    const clientTls = this.secure ? ((this.socket as TLSSocket).getProtocol() ?? true) : false;
+    const upstreamTls = this.upstream.tlsVersion ?? false;
+    this.log.info({ event: 'pop3.login', user: this.user, clientTls, upstreamTls }, 'client logged in upstream');
+  }
+
+  // ---- TLS (RFC 2595) --------------------------------------------------------------------
+
+  /** Whether CAPA lists STLS for this session: never once encrypted; per the TLS policy otherwise. */
+  offersStls(): boolean {
+    if (this.secure) return false;
+    switch (this.opts.tlsMode) {
+      case 'terminate':
+        return !!this.opts.secureContext;
+      case 'passthrough':
+        // Only when both sides can: upstream's CAPA (just asked by the client's CAPA) has STLS.
+        return !this.upstream.encrypted && this.upstream.has('STLS');
+      default:
+        return false;
+    }
+  }
+
+  /** The client's STLS: terminate it here, relay it to upstream (passthrough), or refuse (strip). */
+  async startTls(): Promise<void> {
+    if (this.secure) return this.reply('-ERR Command not permitted when TLS active');
+    if (this.opts.tlsMode === 'terminate' && this.opts.secureContext) return this.terminateTls(this.opts.secureContext());
+    if (this.opts.tlsMode === 'passthrough' && !this.upstream.encrypted) return this.passthroughTls();
+    return this.reply('-ERR STLS not available on this server');
+  }
+
+  /** Terminate: the client's TLS session is with the gateway (its certificate); scanning goes on inside. */
+  private async terminateTls(context: SecureContext): Promise<void> {
+    // +OK, dropping what was pipelined and wrapping happen in one tick: the next bytes are the handshake.
+    this.socket.write('+OK Begin TLS negotiation\r\n');
+    this.dropPipelined();
+    try {
+      const secure = await acceptTls(this.socket, context, this.opts.connectTimeoutMs);
+      this.secure = true;
+      this.reader = this.adopt(secure);
+      this.log.info({ event: 'pop3.tls_started', protocol: secure.getProtocol(), cipher: secure.getCipher()?.name }, 'STLS: client session encrypted by the gateway');
+    } catch (err) {
+      this.log.info({ event: 'pop3.tls_failed', err: (err as Error).message }, 'STLS: TLS handshake with the client failed');
+      throw new SessionEndedError('TLS handshake failed', { cause: err });
+    }
+  }
+
+  /**
+   * Passthrough (the seed's "Enable TLS"): STLS goes to upstream; on its `+OK` the client gets
+   * that `+OK` and the two sockets are spliced, so the client does TLS with upstream itself. The
+   * gateway cannot see inside any more: the session is reported as unscanned.
+   */
+  private async passthroughTls(): Promise<void> {
+    const { reply, socket: upstream } = await this.upstream.handOver();
+    if (!upstream) return this.relay(reply);
+    // Same tick: the client's next bytes are its handshake, for upstream.
+    this.socket.write(`${reply.line}\r\n`, 'latin1');
+    this.dropPipelined();
+    this.spliced = splice(this.socket, upstream, this.opts.idleTimeoutMs);
+    this.ending = true;
+    const client = `${this.socket.remoteAddress}:${this.socket.remotePort}`;
+    this.log.info({ event: 'pop3.tls_passthrough', client }, 'TLS passthrough: session relayed encrypted, not scanned');
+    this.opts.onTlsUnscanned?.({ client });
+  }
+
+  /** Bytes the client sent after STLS, before the handshake, are plaintext: dropped, never commands. */
+  private dropPipelined(): void {
+    const dropped = this.reader.detach();
+    if (dropped) this.log.warn({ event: 'pop3.stls_pipelined', bytes: dropped }, 'bytes sent after STLS before TLS were dropped');
+  }
+
+  /** Reads commands from `socket` from now on. */
+  private adopt(socket: Socket): ClientLineReader {
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.on('error', (err) => this.log.debug({ event: 'pop3.client_error', err: err.message }, 'client connection error'));
+    return new ClientLineReader(socket);
   }
 
   scanningEnabled(): boolean {
@@ -263,13 +354,22 @@ export class Pop3Session {
   // ---- plumbing --------------------------------------------------------------------------
 
   private async open(): Promise<boolean> {
+    const upstreamTls = this.opts.upstreamTls ?? { verify: false };
     try {
       const { client, greeting } = await UpstreamPop3Client.connect({
         ...this.opts.upstream,
         connectTimeoutMs: this.opts.connectTimeoutMs,
         replyTimeoutMs: this.opts.replyTimeoutMs,
+        ...(this.opts.upstreamImplicitTls ? { tls: upstreamTls } : {}),
       });
       this.upstream = client;
+      // Terminate: the upstream leg is encrypted whenever upstream offers STLS, before the client
+      // can send a password. A failed upgrade ends the session (never a silent fallback to plaintext).
+      if (greeting.ok && this.opts.tlsMode === 'terminate' && !client.encrypted) {
+        await client.capabilities();
+        if (client.has('STLS')) await client.startTls(upstreamTls);
+        else this.log.debug({ event: 'pop3.upstream_plaintext' }, 'upstream does not offer STLS: upstream leg in the clear');
+      }
       await this.relay(greeting);
       return greeting.ok;
     } catch (err) {
@@ -343,6 +443,8 @@ export class Pop3Session {
   }
 
   private async cleanup(): Promise<void> {
+    // Passthrough: the session lasts as long as the spliced connection.
+    if (this.spliced) return this.spliced;
     // Without QUIT upstream stays out of UPDATE: a dropped client deletes nothing.
     if (this.upstream?.alive) this.upstream.close();
     const kept = this.messages.size;

@@ -1,5 +1,8 @@
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { Readable } from 'node:stream';
+import { MIN_TLS_VERSION } from '@mailwarden/tls';
+import { hasCapability } from './capabilities.js';
 import { MultilineBodyReader } from './multiline-body-reader.js';
 import { parseReply, type Pop3Reply } from './pop3-reply.js';
 import { UpstreamError } from './upstream-error.js';
@@ -14,6 +17,17 @@ export interface UpstreamPop3Options {
    * does not count).
    */
   replyTimeoutMs: number;
+  /** Implicit TLS from the first byte (a POP3S upstream, POP3_UPSTREAM_TLS=implicit). */
+  tls?: UpstreamTlsOptions;
+}
+
+/** How the gateway checks upstream's certificate when it opens TLS to upstream (implicit or STLS). */
+export interface UpstreamTlsOptions {
+  /** Verify upstream's certificate (against `ca` when given, else the system store). */
+  verify: boolean;
+  ca?: Buffer;
+  /** SNI and the name checked; default: the upstream host when it is a name (not an IP address). */
+  servername?: string;
 }
 
 /** A multi-line response's body, dot-unstuffed (RFC 1939 3). */
@@ -38,32 +52,39 @@ export class UpstreamPop3Client {
   /** Set while a RETR/TOP is sent: a `+OK` switches the leg to body mode in the same tick. */
   private expectBody: ((reply: Pop3Reply) => void) | undefined;
   private body: MultilineBodyReader | undefined;
+  /** The socket was handed over (TLS passthrough): it is not ours to read, write or close any more. */
+  private released = false;
+  /** Upstream's CAPA list (RFC 2449), as last asked for by `capabilities()`. */
+  capa: string[] | undefined;
+
+  private readonly onSocketData = (chunk: Buffer): void => this.onData(chunk);
+  private readonly onSocketError = (err: Error): void => void this.fail(new UpstreamError(`upstream ${this.where}: ${err.message}`, { cause: err }));
+  private readonly onSocketClose = (): void => void this.fail(new UpstreamError(`upstream ${this.where} closed the connection`));
 
   private constructor(
-    private readonly socket: Socket,
+    private socket: Socket,
     private readonly opts: UpstreamPop3Options,
   ) {
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err) => this.fail(new UpstreamError(`upstream ${this.where}: ${err.message}`, { cause: err })));
-    socket.on('close', () => this.fail(new UpstreamError(`upstream ${this.where} closed the connection`)));
+    this.attach(socket);
   }
 
   /** Connects and reads the greeting (a `-ERR` greeting is returned, not thrown: the proxy relays it). */
   static async connect(opts: UpstreamPop3Options): Promise<{ client: UpstreamPop3Client; greeting: Pop3Reply }> {
     const client = await new Promise<UpstreamPop3Client>((resolve, reject) => {
-      const s = connect({ host: opts.host, port: opts.port });
+      const s = opts.tls ? tlsConnect(tlsOptions(opts.host, opts.port, opts.tls)) : connect({ host: opts.host, port: opts.port });
       const timer = setTimeout(() => {
         s.destroy();
         reject(new UpstreamError(`upstream ${opts.host}:${opts.port}: connect timeout after ${opts.connectTimeoutMs} ms`));
       }, opts.connectTimeoutMs);
-      s.once('connect', () => {
+      s.once(opts.tls ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         s.removeAllListeners('error');
         resolve(new UpstreamPop3Client(s, opts));
       });
       s.once('error', (err) => {
         clearTimeout(timer);
+        s.destroy();
         reject(new UpstreamError(`upstream ${opts.host}:${opts.port}: ${err.message}`, { cause: err }));
       });
     });
@@ -79,6 +100,83 @@ export class UpstreamPop3Client {
 
   get alive(): boolean {
     return !this.failure && !this.socket.destroyed;
+  }
+
+  /** The leg is encrypted (implicit TLS, or upgraded with STLS). */
+  get encrypted(): boolean {
+    return (this.socket as Partial<TLSSocket>).encrypted === true;
+  }
+
+  /** The negotiated TLS version (`TLSv1.3`, …), when encrypted. */
+  get tlsVersion(): string | undefined {
+    return this.encrypted ? ((this.socket as TLSSocket).getProtocol() ?? undefined) : undefined;
+  }
+
+  /** CAPA (RFC 2449): upstream's reply and capability lines (none after `-ERR`), also kept in `capa`. */
+  async capabilities(): Promise<{ reply: Pop3Reply; lines?: string[] }> {
+    const { reply, lines } = await this.listing('CAPA');
+    this.capa = undefined;
+    if (!lines) return { reply };
+    const all: string[] = [];
+    for await (const line of lines) if (all.length < 1000) all.push(line);
+    this.capa = all;
+    return { reply, lines: all };
+  }
+
+  /** Whether the last CAPA listed `capability`. */
+  has(capability: string): boolean {
+    return hasCapability(this.capa, capability);
+  }
+
+  /**
+   * STLS (RFC 2595) on the upstream leg, TLS 1.2+: the gateway's own TLS session with upstream
+   * (terminate mode). Throws UpstreamError when upstream refuses or the handshake fails: the
+   * caller must not go on in the clear.
+   */
+  async startTls(tls: UpstreamTlsOptions): Promise<void> {
+    const reply = await this.command('STLS');
+    if (!reply.ok) throw this.fail(new UpstreamError(`upstream ${this.where} refused STLS: ${reply.line.slice(0, 200)}`));
+    // Bytes after the +OK and before the handshake would be plaintext injected into the TLS session.
+    if (this.buffer.length) throw this.fail(new UpstreamError(`upstream ${this.where} sent data after STLS +OK`));
+    const raw = this.detach();
+    const secure = await new Promise<TLSSocket>((resolve, reject) => {
+      const s = tlsConnect({ ...tlsOptions(this.opts.host, this.opts.port, tls), socket: raw });
+      const timer = setTimeout(() => {
+        s.destroy();
+        reject(new UpstreamError(`upstream ${this.where}: TLS handshake timed out after ${this.opts.connectTimeoutMs} ms`));
+      }, this.opts.connectTimeoutMs);
+      s.once('secureConnect', () => {
+        clearTimeout(timer);
+        s.removeAllListeners('error');
+        resolve(s);
+      });
+      s.once('error', (err) => {
+        clearTimeout(timer);
+        s.destroy();
+        reject(new UpstreamError(`upstream ${this.where}: TLS handshake failed: ${err.message}`, { cause: err }));
+      });
+    }).catch((err: Error) => {
+      throw this.fail(err);
+    });
+    this.socket = secure;
+    this.attach(secure);
+    // RFC 2595 4: what was learnt before TLS is forgotten; the client's next CAPA asks again.
+    this.capa = undefined;
+  }
+
+  /**
+   * TLS passthrough: sends STLS for a client that will do the handshake with upstream itself.
+   * On `+OK` the raw socket is handed over (this client is done: the gateway only relays bytes
+   * from here on); on anything else the reply is returned and the leg goes on in the clear.
+   */
+  async handOver(): Promise<{ reply: Pop3Reply; socket?: Socket }> {
+    const reply = await this.command('STLS');
+    if (!reply.ok) return { reply };
+    if (this.buffer.length) throw this.fail(new UpstreamError(`upstream ${this.where} sent data after STLS +OK`));
+    const socket = this.detach();
+    this.released = true;
+    this.failure = new UpstreamError('upstream connection handed over to the client (TLS passthrough)');
+    return { reply, socket };
   }
 
   private get where(): string {
@@ -127,6 +225,21 @@ export class UpstreamPop3Client {
   /** Drops the connection without QUIT: upstream does not enter UPDATE, nothing is deleted. */
   close(): void {
     this.fail(new UpstreamError('upstream connection closed by the proxy'));
+  }
+
+  private attach(socket: Socket): void {
+    socket.on('data', this.onSocketData);
+    socket.on('error', this.onSocketError);
+    socket.on('close', this.onSocketClose);
+  }
+
+  /** Stops listening to the current socket (before a TLS upgrade or a hand-over). */
+  private detach(): Socket {
+    const s = this.socket;
+    s.off('data', this.onSocketData);
+    s.off('error', this.onSocketError);
+    s.off('close', this.onSocketClose);
+    return s;
   }
 
   private send(line: string): void {
@@ -209,7 +322,7 @@ export class UpstreamPop3Client {
 
   private fail(err: Error): Error {
     if (!this.failure) this.failure = err;
-    this.socket.destroy();
+    if (!this.released) this.socket.destroy();
     const w = this.waiter;
     this.waiter = undefined;
     if (w) {
@@ -220,4 +333,15 @@ export class UpstreamPop3Client {
     this.body = undefined;
     return this.failure;
   }
+}
+
+function tlsOptions(host: string, port: number, tls: UpstreamTlsOptions) {
+  return {
+    host,
+    port,
+    servername: tls.servername ?? (isIP(host) ? undefined : host),
+    minVersion: MIN_TLS_VERSION,
+    rejectUnauthorized: tls.verify,
+    ...(tls.ca ? { ca: tls.ca } : {}),
+  };
 }

@@ -4,6 +4,7 @@
  * on QUIT, like a real server.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { TLSSocket, createServer as createTlsServer } from 'node:tls';
 import { createHash } from 'node:crypto';
 import { DotStuffer } from '@mailwarden/mime';
 
@@ -16,11 +17,21 @@ export interface FakePop3Options {
   onRetr?: (n: number, socket: Socket, message: Buffer) => boolean;
   /** Chunk size for sending bodies (small values exercise chunk boundaries). */
   chunkSize?: number;
+  /** A certificate: STLS upgrades the session (without it STLS is an unknown command). */
+  tls?: { key: Buffer; cert: Buffer };
+  /** With `tls`: TLS from the first byte (POP3S). */
+  implicitTls?: boolean;
 }
 
 export class FakePop3Server {
   readonly server: Server;
   readonly commands: string[] = [];
+  /** The commands that arrived over TLS. */
+  readonly secureCommands: string[] = [];
+  /** Sessions that failed their TLS handshake. */
+  tlsFailures = 0;
+  /** Bytes that came right behind STLS in plaintext (a proxy must never relay those). */
+  plaintextAfterStls = 0;
   /** Message numbers removed by a QUIT in TRANSACTION (1-based). */
   readonly expunged: number[] = [];
   readonly sockets = new Set<Socket>();
@@ -28,7 +39,10 @@ export class FakePop3Server {
   readonly timestamp = `<${process.pid}.${Date.now()}@fake.example>`;
 
   constructor(readonly opts: FakePop3Options) {
-    this.server = createServer((socket) => this.session(socket));
+    this.server =
+      opts.implicitTls && opts.tls
+        ? createTlsServer({ key: opts.tls.key, cert: opts.tls.cert }, (socket) => this.session(socket))
+        : createServer((socket) => this.session(socket));
   }
 
   static async start(opts: FakePop3Options): Promise<FakePop3Server> {
@@ -52,10 +66,13 @@ export class FakePop3Server {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  private session(socket: Socket): void {
+  private session(raw: Socket): void {
+    let socket = raw;
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => undefined);
+    let secure = raw instanceof TLSSocket;
+    let upgrading = false;
     const password = this.opts.password ?? 'password';
     let state: 'AUTHORIZATION' | 'TRANSACTION' = 'AUTHORIZATION';
     let user = '';
@@ -78,6 +95,7 @@ export class FakePop3Server {
     send(this.opts.greeting ?? `+OK fake POP3 ready ${this.timestamp}`);
     const handle = (line: string) => {
       this.commands.push(line);
+      if (secure) this.secureCommands.push(line);
       if (saslPending) {
         const p = saslPending;
         saslPending = undefined;
@@ -85,6 +103,22 @@ export class FakePop3Server {
       }
       const [verb = '', ...args] = line.split(' ');
       switch (verb.toUpperCase()) {
+        case 'STLS': {
+          if (!this.opts.tls || state !== 'AUTHORIZATION') break;
+          if (secure) return send('-ERR TLS already active');
+          send('+OK Begin TLS negotiation now.');
+          socket.off('data', onData);
+          upgrading = true;
+          const tls = new TLSSocket(socket, { isServer: true, key: this.opts.tls.key, cert: this.opts.tls.cert });
+          tls.on('error', () => this.tlsFailures++);
+          tls.on('secure', () => {
+            secure = true;
+            socket = tls;
+            this.sockets.add(tls);
+            tls.on('data', onData);
+          });
+          return;
+        }
         case 'CAPA':
           send('+OK Capability list follows');
           for (const c of this.opts.capabilities ?? ['TOP', 'UIDL', 'RESP-CODES', 'PIPELINING', 'AUTH-RESP-CODE', 'STLS', 'USER', 'SASL PLAIN', 'IMPLEMENTATION fake']) send(c);
@@ -168,14 +202,22 @@ export class FakePop3Server {
       }
       return send('-ERR Unknown command.');
     };
-    socket.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       buffer += chunk.toString('latin1');
       let nl: number;
       while ((nl = buffer.indexOf('\n')) >= 0) {
         const line = buffer.slice(0, nl).replace(/\r$/, '');
         buffer = buffer.slice(nl + 1);
         handle(line);
+        if (upgrading) {
+          // What followed STLS in the same packet: plaintext a real server must not execute.
+          this.plaintextAfterStls += buffer.length;
+          buffer = '';
+          upgrading = false;
+          return;
+        }
       }
-    });
+    };
+    socket.on('data', onData);
   }
 }

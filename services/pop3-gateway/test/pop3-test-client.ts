@@ -1,20 +1,30 @@
 /** A bare POP3 client for unit tests: raw lines in, raw responses out, so tests see the exact wire. */
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+
+/** Client TLS options for tests: self-signed certificates are accepted (the test checks which one it got). */
+const TEST_TLS: ConnectionOptions = { rejectUnauthorized: false };
 
 export class Pop3TestClient {
   private buffer = Buffer.alloc(0);
   private wake: (() => void) | undefined;
   closed = false;
+  private readonly onData = (c: Buffer): void => {
+    this.buffer = Buffer.concat([this.buffer, c]);
+    this.wake?.();
+  };
+  private readonly onClose = (): void => {
+    this.closed = true;
+    this.wake?.();
+  };
 
-  private constructor(readonly socket: Socket) {
-    socket.on('data', (c: Buffer) => {
-      this.buffer = Buffer.concat([this.buffer, c]);
-      this.wake?.();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.wake?.();
-    });
+  private constructor(public socket: Socket) {
+    this.attach(socket);
+  }
+
+  private attach(socket: Socket): void {
+    socket.on('data', this.onData);
+    socket.on('close', this.onClose);
     socket.on('error', () => undefined);
   }
 
@@ -25,6 +35,31 @@ export class Pop3TestClient {
     });
     const client = new Pop3TestClient(socket);
     return { client, greeting: await client.line() };
+  }
+
+  /** POP3S: TLS from the first byte. */
+  static async connectTls(port: number, tls: ConnectionOptions = {}): Promise<{ client: Pop3TestClient; greeting: string; tls: TLSSocket }> {
+    const socket = await handshake(tlsConnect({ host: '127.0.0.1', port, ...TEST_TLS, ...tls }));
+    const client = new Pop3TestClient(socket);
+    return { client, greeting: await client.line(), tls: socket };
+  }
+
+  /**
+   * STLS and, on `+OK`, the TLS handshake on this connection. `pipelined` is sent in the same
+   * packet as STLS (a STARTTLS-injection attempt). Returns the status line and the TLS socket.
+   */
+  async stls(opts: { pipelined?: string; tls?: ConnectionOptions } = {}): Promise<{ status: string; tls?: TLSSocket }> {
+    this.socket.write(`STLS\r\n${opts.pipelined ?? ''}`);
+    const status = await this.line();
+    if (!status.startsWith('+OK')) return { status };
+    if (this.buffer.length) throw new Error(`server sent ${this.buffer.length} bytes after +OK before TLS`);
+    const raw = this.socket;
+    raw.off('data', this.onData);
+    raw.off('close', this.onClose);
+    const secure = await handshake(tlsConnect({ socket: raw, ...TEST_TLS, ...opts.tls }));
+    this.socket = secure;
+    this.attach(secure);
+    return { status, tls: secure };
   }
 
   /** Next line without CRLF; rejects when the connection closes first or after `timeoutMs`. */
@@ -85,4 +120,14 @@ export class Pop3TestClient {
   close(): void {
     this.socket.destroy();
   }
+}
+
+function handshake(s: TLSSocket): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    s.once('secureConnect', () => {
+      s.off('error', reject);
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
 }

@@ -121,3 +121,22 @@ test('refuses to send CR/LF/NUL and garbage replies end the leg', async (t) => {
   await assert.rejects(client.command('USER a\r\nDELE 1'), /CR, LF or NUL/);
   await assert.rejects(client.command('NOOP'), /malformed upstream reply/);
 });
+
+test('STLS: upstream’s refusal, or bytes after its +OK (response injection), fail the leg instead of going on in the clear', async (t) => {
+  const refusing = await server(t, '+OK', (line, s) => {
+    if (line === 'CAPA') s.write('+OK\r\nSTLS\r\n.\r\n');
+    else if (line === 'STLS') s.write('-ERR not now\r\n');
+  });
+  const a = await UpstreamPop3Client.connect(refusing);
+  await a.client.capabilities();
+  assert.equal(a.client.has('STLS'), true);
+  await assert.rejects(a.client.startTls({ verify: false }), /refused STLS: -ERR not now/);
+  assert.equal(a.client.alive, false);
+
+  const injecting = await server(t, '+OK', (line, s) => {
+    if (line === 'STLS') s.write('+OK go ahead\r\n+OK injected\r\n');
+  });
+  const b = await UpstreamPop3Client.connect(injecting);
+  await assert.rejects(b.client.startTls({ verify: false }), /sent data after STLS \+OK/);
+  assert.equal(b.client.alive, false);
+});

@@ -1,10 +1,9 @@
 import { readSettings, parseInteger } from '@mailwarden/config';
 import { createLogger } from '@mailwarden/log';
-import { PolicyStore, PolicyWatcher, connectBus, ensureTopology, natsReady } from '@mailwarden/bus';
+import { PolicyStore, PolicyWatcher, connectBus, ensureTopology, natsReady, reportTlsUnscanned } from '@mailwarden/bus';
 import { MinioStore } from '@mailwarden/storage';
 import { BusMessageScanner, newRef } from '@mailwarden/pipeline';
 import { TlsMaterial } from '@mailwarden/tls';
-import { Subjects, type TlsUnscannedEvent } from '@mailwarden/contracts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -29,11 +28,9 @@ const upstreamTls = {
   ...(env.UPSTREAM_TLS_CA ? { ca: readFileSync(env.UPSTREAM_TLS_CA) } : {}),
 };
 // Counted and listed by the config service as sessions that passed unscanned.
-const reportTlsUnscanned = (info: { client: string; direction: 'inbound' | 'outbound' }) => {
-  const ref = newRef();
-  const event: TlsUnscannedEvent = { kind: 'tls-unscanned', ref, time: new Date().toISOString(), protocol: 'smtp', direction: info.direction, client: info.client, reason: 'passthrough' };
+const onTlsUnscanned = (info: { client: string; direction: 'inbound' | 'outbound' }) => {
   metrics.tlsUnscannedSessions.inc({ protocol: 'smtp' });
-  bus.js.publish(Subjects.event('tls-unscanned'), JSON.stringify(event), { msgID: `event-${ref}-tls` }).catch((err: Error) => log.warn({ event: 'event.publish_failed', err: err.message }, 'could not publish activity event'));
+  reportTlsUnscanned(bus, log, { ref: newRef(), protocol: 'smtp', ...info });
 };
 
 const ops = await startOpsServer({
@@ -48,7 +45,7 @@ const servers = specs.map((spec) => {
     tls,
     implicitTls: spec.implicitTls,
     upstreamTls,
-    onTlsUnscanned: reportTlsUnscanned,
+    onTlsUnscanned,
     direction: spec.direction,
     hostname: env.SMTP_HOSTNAME,
     upstream: spec.upstream,

@@ -22,9 +22,8 @@ export const SCANNER_MAX_DELIVER = 4;
 /** Idempotent: every service calls it at start, so any of them can come up first. */
 export async function ensureTopology(jsm: JetStreamManager, kvm: Kvm): Promise<void> {
   for (const cfg of STREAMS) {
-    try {
-      await jsm.streams.info(cfg.name);
-    } catch {
+    const info = await jsm.streams.info(cfg.name).catch(() => undefined);
+    if (!info) {
       try {
         await jsm.streams.add({ storage: StorageType.File, ...cfg });
       } catch (err) {
@@ -33,7 +32,12 @@ export async function ensureTopology(jsm: JetStreamManager, kvm: Kvm): Promise<v
           throw err;
         });
       }
+      continue;
     }
+    // A stream made by an older version: bring the settings that may change up to date.
+    const { max_age, allow_direct, duplicate_window, max_msgs } = cfg;
+    const want = Object.fromEntries(Object.entries({ max_age, allow_direct, duplicate_window, max_msgs }).filter(([, v]) => v !== undefined));
+    if (Object.entries(want).some(([k, v]) => info.config[k as keyof typeof info.config] !== v)) await jsm.streams.update(cfg.name, want);
   }
   await ensureConsumer(jsm, Streams.jobs, {
     durable_name: Consumers.scanners,

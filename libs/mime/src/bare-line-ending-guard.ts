@@ -28,15 +28,24 @@ export class BareLineEndingGuard extends Transform {
   private offset = 0;
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    let prevCr = this.prevCr;
-    for (let i = 0; i < chunk.length; i++) {
-      const byte = chunk[i];
-      if (prevCr && byte !== LF) return callback(new BareLineEndingError('bare CR', this.offset + i - 1));
-      if (byte === LF && !prevCr) return callback(new BareLineEndingError('bare LF', this.offset + i));
-      if (byte === NUL) return callback(new BareLineEndingError('NUL', this.offset + i));
-      prevCr = byte === CR;
+    if (!chunk.length) return callback();
+    if (this.prevCr && chunk[0] !== LF) return callback(new BareLineEndingError('bare CR', this.offset - 1));
+    // Native searches rather than a per-byte loop (this sees every byte of every message); the
+    // earliest offending byte is reported.
+    let bad: { at: number; what: BareLineEndingKind } | undefined;
+    const worse = (at: number, what: BareLineEndingKind) => {
+      if (!bad || at < bad.at) bad = { at, what };
+    };
+    const nul = chunk.indexOf(NUL);
+    if (nul !== -1) worse(nul, 'NUL');
+    for (let p = chunk.indexOf(LF); p !== -1 && (!bad || p < bad.at); p = chunk.indexOf(LF, p + 1)) {
+      if (p === 0 ? !this.prevCr : chunk[p - 1] !== CR) worse(p, 'bare LF');
     }
-    this.prevCr = prevCr;
+    for (let p = chunk.indexOf(CR); p !== -1 && p < chunk.length - 1 && (!bad || p < bad.at); p = chunk.indexOf(CR, p + 1)) {
+      if (chunk[p + 1] !== LF) worse(p, 'bare CR');
+    }
+    if (bad) return callback(new BareLineEndingError(bad.what, this.offset + bad.at));
+    this.prevCr = chunk[chunk.length - 1] === CR;
     this.offset += chunk.length;
     callback(null, chunk);
   }

@@ -5,6 +5,7 @@ const LF = 0x0a;
 const DOT = 0x2e;
 const TERMINATOR = Buffer.from('.\r\n');
 const EXTRA_DOT = Buffer.from('.');
+const LF_DOT = Buffer.from('\n.');
 
 /**
  * Message → SMTP DATA / POP3 multi-line body (RFC 5321 4.5.2, RFC 1939 3): doubles a '.' that
@@ -20,23 +21,23 @@ export class DotStuffer extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     if (!chunk.length) return callback();
+    // Native searches for "\n." instead of a per-byte loop: this runs over every delivered byte.
     const out: Buffer[] = [];
     let from = 0;
-    let lineStart = this.lineStart;
-    let prevCr = this.prevCr;
-    for (let i = 0; i < chunk.length; i++) {
-      const byte = chunk[i];
-      if (lineStart && byte === DOT) {
-        out.push(chunk.subarray(from, i), EXTRA_DOT);
-        from = i;
-      }
-      lineStart = byte === LF && prevCr;
-      prevCr = byte === CR;
+    if (this.lineStart && chunk[0] === DOT) {
+      out.push(EXTRA_DOT);
+    }
+    for (let p = chunk.indexOf(LF_DOT); p !== -1; p = chunk.indexOf(LF_DOT, p + 1)) {
+      const afterCr = p === 0 ? this.prevCr : chunk[p - 1] === CR;
+      if (!afterCr) continue;
+      out.push(chunk.subarray(from, p + 1), EXTRA_DOT);
+      from = p + 1;
     }
     out.push(chunk.subarray(from));
-    this.lineStart = lineStart;
-    this.prevCr = prevCr;
-    this.lastByte = chunk[chunk.length - 1] ?? -1;
+    const last = chunk[chunk.length - 1]!;
+    this.lineStart = last === LF && (chunk.length > 1 ? chunk[chunk.length - 2] === CR : this.prevCr);
+    this.prevCr = last === CR;
+    this.lastByte = last;
     callback(null, out.length === 1 ? out[0] : Buffer.concat(out));
   }
 

@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { IdleTimeout, withDeadline } from './deadline.js';
 import { StorageError, type ObjectStore } from './object-store.js';
+import { DeleteBatcher } from './delete-batcher.js';
 
 export interface MinioStoreOptions {
   endpoint: string;
@@ -24,6 +25,7 @@ export class MinioStore implements ObjectStore {
   private readonly bucket: string;
   private readonly requestTimeoutMs: number;
   private readonly idleTimeoutMs: number;
+  private readonly deletes = new DeleteBatcher((keys) => this.removeNow(keys));
 
   constructor(opts: MinioStoreOptions) {
     const url = new URL(opts.endpoint);
@@ -130,7 +132,17 @@ export class MinioStore implements ObjectStore {
     return { size: s.size };
   }
 
-  async remove(keys: string[]): Promise<void> {
+  /** Sends the deletes still queued; call before the process exits. */
+  close(): Promise<void> {
+    return this.deletes.flush();
+  }
+
+  /** Deletes are batched across messages (see DeleteBatcher); the promise settles with the batch. */
+  remove(keys: string[]): Promise<void> {
+    return this.deletes.add(keys);
+  }
+
+  private async removeNow(keys: string[]): Promise<void> {
     if (!keys.length) return;
     // A bulk delete occasionally fails on s3rver (file-system race); one retry is enough.
     for (let attempt = 1; ; attempt++) {

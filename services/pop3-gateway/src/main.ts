@@ -76,6 +76,7 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     tls.close();
     void Promise.all(proxies.map((p) => p.proxy.close()))
       .then(() => bus.nc.drain())
+      .then(() => store.close())
       .then(() => ops.close())
       .finally(() => process.exit(0));
   });

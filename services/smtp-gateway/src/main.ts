@@ -89,6 +89,7 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) {
           --open === 0 &&
           void bus.nc
             .drain()
+            .then(() => store.close())
             .then(() => ops.close())
             .finally(() => process.exit(0)),
       );

@@ -1,4 +1,4 @@
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Subscription } from '@nats-io/transport-node';
 import {
@@ -19,6 +19,10 @@ import { newRef, objectKeys } from './ref.js';
 import { Tee } from './tee.js';
 import { HashCounter } from './hash-counter.js';
 import { TempFailError } from './errors.js';
+import { SmallCopy } from './small-copy.js';
+
+/** Messages up to this size are forwarded from memory when untouched (see SmallCopy). */
+const SMALL_COPY_LIMIT = 256 * 1024;
 import type { MessageScanner, ScanRequest, StoredMessage } from './message-scanner.js';
 
 export interface BusMessageScannerOptions {
@@ -72,7 +76,8 @@ export class BusMessageScanner implements MessageScanner {
           ...(leaf.filename ? { filename: leaf.filename } : {}),
         };
       });
-      const feed = pipeline(raw, new Tee([toRaw, toSplit]));
+      const smallCopy = new SmallCopy(SMALL_COPY_LIMIT);
+      const feed = pipeline(raw, new Tee([toRaw, toSplit, smallCopy]));
       const [, rawStored, splitInfo] = await Promise.all([feed, rawUpload, split]);
 
       const envelope: Envelope = {
@@ -102,7 +107,13 @@ export class BusMessageScanner implements MessageScanner {
       if (result.outcome !== 'deliver' || !result.key) {
         throw new TempFailError(`scan failed: ${result.error ?? 'no result'}`, ref);
       }
-      return this.stored(ref, { key: result.key, size: result.size ?? rawStored.size, removed: result.removed, subjectPrefixed: result.subjectPrefixed, scanned: true }, keys);
+      const untouched = result.key === objectKeys.raw(ref) ? smallCopy.copy : undefined;
+      return this.stored(
+        ref,
+        { key: result.key, size: result.size ?? rawStored.size, removed: result.removed, subjectPrefixed: result.subjectPrefixed, scanned: true },
+        keys,
+        untouched,
+      );
     } catch (err) {
       sub.unsubscribe();
       raw.destroy();
@@ -125,7 +136,7 @@ export class BusMessageScanner implements MessageScanner {
     throw new TempFailError(`no scan result within ${this.opts.scanTimeoutMs} ms`, ref);
   }
 
-  private stored(ref: string, r: Omit<StoredMessage, 'ref' | 'open' | 'discard'> & { key: string }, keys: string[]): StoredMessage {
+  private stored(ref: string, r: Omit<StoredMessage, 'ref' | 'open' | 'discard'> & { key: string }, keys: string[], copy?: Buffer): StoredMessage {
     const store = this.opts.store;
     return {
       ref,
@@ -133,7 +144,7 @@ export class BusMessageScanner implements MessageScanner {
       removed: r.removed,
       subjectPrefixed: r.subjectPrefixed,
       scanned: r.scanned,
-      open: () => store.get(r.key),
+      open: async () => (copy ? Readable.from([copy]) : store.get(r.key)),
       discard: () => store.remove(keys),
     };
   }

@@ -4,3 +4,4 @@ export * from './hash-counter.js';
 export * from './errors.js';
 export * from './message-scanner.js';
 export * from './bus-message-scanner.js';
+export * from './small-copy.js';

@@ -1,9 +1,8 @@
 import { Writable } from 'node:stream';
-import type { PassThrough } from 'node:stream';
 
 /** Copies every chunk to several streams and only asks for more when all of them drained. */
 export class Tee extends Writable {
-  constructor(private readonly outputs: PassThrough[]) {
+  constructor(private readonly outputs: Writable[]) {
     super();
   }
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {

@@ -235,7 +235,7 @@ describe('outbound listener', () => {
 describe('observability', () => {
   test('every service serves /healthz, /readyz and Prometheus metrics that count the traffic', async () => {
     await roundTrip(composeMessage({ attachments: [{ filename: 'eicar.com', data: EICAR }] }), 'metrics');
-    for (const svc of [...gw.services['smtp-gateway']!, ...gw.services.reassembler!]) {
+    for (const svc of [...gw.services['smtp-gateway']!, ...gw.services.reassembler!, ...gw.services.scanner!]) {
       const base = `http://${String(svc.ready.ops)}`;
       assert.equal((await fetch(`${base}/healthz`)).status, 200, `${svc.name} /healthz`);
       const ready = await fetch(`${base}/readyz`);
@@ -246,6 +246,8 @@ describe('observability', () => {
     assert.match(gwMetrics, /^mailwarden_parts_total\{protocol="smtp"\} [1-9]/m);
     const removed = await Promise.all(gw.services.reassembler!.map(async (s) => (await fetch(`http://${String(s.ready.ops)}/metrics`)).text()));
     assert.ok(removed.some((m) => /^mailwarden_removed_attachments_total\{reason="infected"\} [1-9]/m.test(m)), 'a reassembler counted the removal');
+    const scanned = await Promise.all(gw.services.scanner!.map(async (s) => (await fetch(`http://${String(s.ready.ops)}/metrics`)).text()));
+    assert.ok(scanned.some((m) => /^mailwarden_verdicts_total\{kind="infected"\} [1-9]/m.test(m)), 'a scanner counted the verdict');
   });
 });
 

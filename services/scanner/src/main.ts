@@ -1,6 +1,7 @@
 import { readSettings, parseInteger } from '@mailwarden/config';
 import { createLogger } from '@mailwarden/log';
-import { connectBus, ensureTopology, runWorkLoop } from '@mailwarden/bus';
+import { connectBus, ensureTopology, natsReady, runWorkLoop } from '@mailwarden/bus';
+import { metrics, startOpsServer } from '@mailwarden/observability';
 import { MinioStore } from '@mailwarden/storage';
 import { ClamdClient, parseClamdAddresses } from '@mailwarden/clamd';
 import { Consumers, Streams } from '@mailwarden/contracts';
@@ -11,7 +12,7 @@ const log = createLogger('scanner');
 const env = readSettings();
 const bus = await connectBus({ url: env.NATS_URL, name: 'scanner', log });
 await ensureTopology(bus.jsm, bus.kvm);
-const store = new MinioStore({ endpoint: env.S3_ENDPOINT, accessKey: env.S3_ACCESS_KEY, secretKey: env.S3_SECRET_KEY, bucket: env.S3_BUCKET, region: env.S3_REGION });
+const store = MinioStore.fromSettings(env);
 const clamd = new ClamdClient({
   addresses: parseClamdAddresses(env.CLAMD_ADDRESSES),
   connectTimeoutMs: parseInteger(env.CLAMD_CONNECT_TIMEOUT_MS, 'CLAMD_CONNECT_TIMEOUT_MS', 1),
@@ -19,6 +20,13 @@ const clamd = new ClamdClient({
 });
 
 const cache = await openScanCache({ kvm: bus.kvm, clamd, log, env: process.env });
+const ops = await startOpsServer({
+  listen: env.OPS_LISTEN,
+  service: 'scanner',
+  log,
+  readiness: { nats: () => natsReady(bus), s3: () => store.ready(), clamd: (signal) => clamd.ping(signal) },
+});
+metrics.trackPendingJobs('jobs', async () => (await bus.jsm.consumers.info(Streams.jobs, Consumers.scanners)).num_pending);
 const stop = new AbortController();
 const done = runWorkLoop({
   consumer: () => bus.js.consumers.get(Streams.jobs, Consumers.scanners),
@@ -27,12 +35,16 @@ const done = runWorkLoop({
   log,
   signal: stop.signal,
 });
-log.info({ event: 'ready', clamd: env.CLAMD_ADDRESSES }, 'scanner ready');
+log.info({ event: 'ready', ops: ops.address, clamd: env.CLAMD_ADDRESSES }, 'scanner ready');
 
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   process.once(sig, () => {
     log.info({ event: 'shutdown', signal: sig }, 'draining');
+    ops.setShuttingDown();
     stop.abort();
-    void done.then(() => bus.nc.drain()).finally(() => process.exit(0));
+    void done
+      .then(() => bus.nc.drain())
+      .then(() => ops.close())
+      .finally(() => process.exit(0));
   });
 }

@@ -4,6 +4,7 @@ import { SCANNER_MAX_DELIVER, type Bus } from '@mailwarden/bus';
 import type { ObjectStore } from '@mailwarden/storage';
 import type { ClamdClient } from '@mailwarden/clamd';
 import type { Logger } from '@mailwarden/log';
+import { metrics } from '@mailwarden/observability';
 import type { ScanCache } from './scan-cache.js';
 
 export interface ScanWorkerDeps {
@@ -33,7 +34,15 @@ export async function handleJob(deps: ScanWorkerDeps, msg: JsMsg): Promise<void>
   const keepAlive = setInterval(() => msg.working(), 5000);
   try {
     const started = Date.now();
-    const scan = () => deps.clamd.scan(() => deps.store.get(job.key));
+    const scan = async () => {
+      // Only real engine scans are timed: cache hits would flatten the latency histogram.
+      const end = metrics.scanDuration.startTimer();
+      try {
+        return await deps.clamd.scan(() => deps.store.get(job.key));
+      } finally {
+        end();
+      }
+    };
     const { outcome, source } = deps.cache ? await deps.cache.scan(job.sha256, scan) : { outcome: await scan(), source: 'scan' };
     const verdict: Verdict = {
       ref: job.ref,
@@ -47,6 +56,7 @@ export async function handleJob(deps: ScanWorkerDeps, msg: JsMsg): Promise<void>
     };
     await publishVerdict(deps.bus, verdict);
     msg.ack();
+    metrics.verdicts.inc({ kind: verdict.kind });
     const event = source === 'scan' ? 'part.scanned' : 'part.cache_hit';
     log.info({ event, verdict: verdict.kind, detail: verdict.detail, ms: Date.now() - started, size: job.size, sha256: job.sha256, ...(source !== 'scan' ? { source } : {}) }, `part ${job.part} ${verdict.kind}`);
   } catch (err) {
@@ -57,6 +67,8 @@ export async function handleJob(deps: ScanWorkerDeps, msg: JsMsg): Promise<void>
       return;
     }
     log.error({ event: 'part.error', attempt, err: (err as Error).message }, 'scan failed for good');
+    metrics.errors.inc({ service: 'scanner', kind: (err as Error).name === 'ClamdError' ? 'clamd' : (err as Error).name === 'StorageError' ? 's3' : 'internal' });
+    metrics.verdicts.inc({ kind: 'error' });
     try {
       await publishVerdict(deps.bus, { ref: job.ref, part: job.part, parts: job.parts, kind: 'error', detail: (err as Error).message, scannedAt: new Date().toISOString() });
       msg.ack();

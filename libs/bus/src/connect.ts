@@ -25,6 +25,8 @@ export async function connectBus(opts: ConnectOptions): Promise<Bus> {
     timeout: opts.connectTimeoutMs ?? 5000,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
+    // No stack capture per request (RequestError/TimeoutError objects showed in the profiles).
+    noAsyncTraces: true,
   });
   if (opts.log) {
     const log = opts.log;

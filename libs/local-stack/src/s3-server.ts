@@ -32,6 +32,7 @@ type KoaMiddleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<voi
 interface S3rverStore {
   getBucket(name: string): Promise<unknown>;
   putBucket(name: string): Promise<unknown>;
+  deleteObject(bucket: string, key: string): Promise<void>;
 }
 interface S3rverInstance {
   middleware: KoaMiddleware[];
@@ -113,6 +114,17 @@ const server = new S3rver({
 });
 // In front of s3rver's own middleware (logger, XML encoder, router).
 server.middleware.unshift(listMultipartUploads(server.store));
+// s3rver prunes empty directories after a delete; two deletes under one prefix race on that
+// (ENOENT / ENOTEMPTY) and the whole bulk delete answers 500. The objects are gone either way.
+const deleteObject = server.store.deleteObject.bind(server.store);
+server.store.deleteObject = async (bucket, key) => {
+  try {
+    await deleteObject(bucket, key);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTEMPTY') throw err;
+  }
+};
 server.on('error', (err) => {
   const status = (err as Error & { status?: number }).status;
   if (status !== undefined && status < 500) return; // NoSuchKey & co. are answers, not faults

@@ -104,12 +104,15 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
       ...base,
       SMTP_UPSTREAM: `127.0.0.1:${sink.port}`,
       SMTP_LISTEN: smtpListen,
+      // No ops endpoints: their port-0 listeners can take a port local-stack reserved for a
+      // gateway that starts later (EADDRINUSE), and the benchmark does not read them.
+      OPS_LISTEN: 'off',
       ...opts.serviceEnv,
     };
     const nodeArgs = opts.nodeArgs ?? ['--enable-source-maps'];
     const services: Record<string, RunningService> = {};
     const history: { name: string; pid: number; s3: S3Mode }[] = [];
-    let running: RunningService[] = [];
+    const running: RunningService[] = [];
     const withPop3 = opts.pop3 && serviceIsBuilt('pop3-gateway') && !!env.POP3_UPSTREAM && !!env.DEV_MAILBOX_DIR;
     const stopServices = async (): Promise<void> => {
       for (const svc of running.splice(0).reverse()) await svc.stop('SIGTERM', 15_000);

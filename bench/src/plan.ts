@@ -68,6 +68,7 @@ export const TARGET_PHASES = {
   throughput100k: 'mw-100k-c32-eicar10',
   throughput1m: 'mw-1m-c8-eicar10',
   objectStore: 's3-100k-c4-eicar10',
+  massMailingTwin: 's3-100k-c8-clean',
   ceiling100k: /^clamd-100k-/,
   ceiling1m: /^clamd-1m-/,
 } as const;
@@ -75,6 +76,8 @@ export const TARGET_PHASES = {
 const accounting = (): LoadPhase[] => [
   load('mailwarden', 100 * KB, 4, 0.1, 100, 20, 's3'),
   load('mailwarden', MB, 4, 0.1, 30, 20, 's3'),
+  // The mass mailing's twin (same size, concurrency, clean mix and proxy), but unique attachments.
+  load('mailwarden', 100 * KB, 8, 0, 300, 10, 's3'),
 ];
 
 const rep = <T extends Phase>(p: T): T => ({ ...p, repeat: true });

@@ -139,7 +139,7 @@ async function massMailingPhase(stack: BenchStack, plan: Plan['massMailing'], sc
   const all = countEvents(lines);
   const att = countEvents(lines, (l) => l.sha256 === mm.sha256);
   return {
-    messages: plan.messages, attachmentBytes: plan.size, ok: result.ok, seconds: result.elapsedS, msgsPerS: result.ok / result.elapsedS,
+    messages: plan.messages, concurrency: plan.concurrency, attachmentBytes: plan.size, ok: result.ok, seconds: result.elapsedS, msgsPerS: result.ok / result.elapsedS,
     attachmentScans: att['part.scanned'] ?? 0, attachmentCacheHits: att['part.cache_hit'] ?? 0,
     scanned: all['part.scanned'] ?? 0, cacheHits: all['part.cache_hit'] ?? 0,
     mwCpuMsPerMsg: MW.reduce((a, s) => a + (procs[s]?.cpuMsPerUnit ?? 0), 0),
@@ -213,6 +213,7 @@ async function main(): Promise<void> {
   const only = args.only?.split(',').map((s) => s.trim()).filter(Boolean);
   const phases = plan.phases;
   const startedAt = new Date().toISOString();
+  const commit = gitCommit(); // the code the services are started from, not the tree at the end
   const stateDir = mkdtempSync(join(tmpdir(), 'mw-bench-'));
   const profileDir = join(stateDir, 'profiles');
   if (args.profile) mkdirSync(profileDir, { recursive: true });
@@ -291,8 +292,9 @@ async function main(): Promise<void> {
 
   const report: RunReport = {
     startedAt,
+    durationS: (Date.now() - Date.parse(startedAt)) / 1000,
     mode: `${args.quick ? 'quick' : 'full'}${args.profile ? ', profile' : ''}${only ? `, only ${only.join(',')}` : ''}`,
-    machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '?', node: process.versions.node, commit: gitCommit() },
+    machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '?', node: process.versions.node, commit },
     phases: aggregate(results),
     runs: results,
     ...(mass ? { massMailing: mass } : {}),

@@ -3,12 +3,16 @@ import type { KV } from '@nats-io/kv';
 import { Streams, Subjects, Verdict, decode } from '@mailwarden/contracts';
 import type { FinalizeDeps } from './finalize.js';
 import { finalize } from './finalize.js';
-import { claimFinalize } from './claim.js';
+
+type Joined = Record<string, Verdict>;
 
 /**
  * Joins verdicts in a KV bucket (not in memory), so the join survives a restart and any number of
- * reassemblers can share the verdict queue. The verdict is acked only after its join entry is durable
- * and, if it completed the message, after the result went out.
+ * reassemblers can share the verdict queue: one entry per message holds the verdicts so far and
+ * is updated with compare-and-set, so exactly one verdict completes the set and finalises. A
+ * verdict is acked only after its part is in the entry and, if it completed the message, after
+ * the result went out; a redelivered verdict that finds the set complete finalises again, which
+ * is idempotent (the result is checked first and published with a msgID).
  */
 export async function handleVerdict(deps: FinalizeDeps & { joins: KV }, msg: JsMsg): Promise<void> {
   let verdict: Verdict;
@@ -21,27 +25,40 @@ export async function handleVerdict(deps: FinalizeDeps & { joins: KV }, msg: JsM
   }
   const { ref } = verdict;
   try {
-    await deps.joins.put(`${ref}.${verdict.part}`, JSON.stringify(verdict));
-    // Reading every part's entry (rather than listing keys) is one direct get each and works on any server.
-    const entries = await Promise.all(Array.from({ length: verdict.parts }, (_, i) => deps.joins.get(`${ref}.${i}`)));
-    if (entries.some((e) => !e || e.operation !== 'PUT')) {
+    // A one-part message needs no join at all.
+    const joined = verdict.parts === 1 ? { [verdict.part]: verdict } : await join(deps.joins, verdict);
+    if (Object.keys(joined).length < verdict.parts) {
       msg.ack();
       return;
     }
     const already = await deps.bus.jsm.direct.getMessage(Streams.results, { last_by_subj: Subjects.result(ref) }).catch(() => null);
     if (!already) {
-      if (!(await claimFinalize(deps.joins, ref))) {
-        // Another reassembler is finishing this message; look again shortly (it may die).
-        msg.nak(2000);
-        return;
-      }
-      await finalize(deps, ref, entries.map((e) => decode(Verdict, e!.value)));
+      const verdicts = Array.from({ length: verdict.parts }, (_, i) => joined[i]);
+      if (verdicts.some((v) => !v)) throw new Error(`verdicts of ${ref} do not cover parts 0..${verdict.parts - 1}`);
+      await finalize(deps, ref, verdicts as Verdict[]);
     }
     msg.ack();
-    const keys = [...entries.map((_, i) => `${ref}.${i}`), `${ref}.claim`];
-    await Promise.all(keys.map((k) => deps.joins.purge(k))).catch(() => undefined);
+    if (verdict.parts > 1) await deps.joins.purge(ref).catch(() => undefined);
   } catch (err) {
     deps.log.warn({ event: 'verdict.retry', ref, err: (err as Error).message }, 'join failed, will retry');
     msg.nak(1000);
   }
+}
+
+/** Adds the verdict to its message's entry (compare-and-set, retried on a concurrent write); returns the set. */
+async function join(joins: KV, verdict: Verdict): Promise<Joined> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const entry = await joins.get(verdict.ref);
+    const current: Joined = entry && entry.operation === 'PUT' ? (entry.json() as Joined) : {};
+    if (current[verdict.part]) return current; // redelivered: already joined
+    const next = { ...current, [verdict.part]: verdict };
+    try {
+      if (entry) await joins.update(verdict.ref, JSON.stringify(next), entry.revision);
+      else await joins.create(verdict.ref, JSON.stringify(next));
+      return next;
+    } catch {
+      // Another verdict of the same message got in first: read again.
+    }
+  }
+  throw new Error(`could not join verdict ${verdict.ref}.${verdict.part}: too many concurrent writers`);
 }

@@ -40,7 +40,7 @@ export interface ScanCacheOptions {
   ttlMs?: number;
   /** How often clamd's version is asked (a change invalidates every entry). Default 60 s. */
   versionCheckMs?: number;
-  /** Deadline for one KV read or write; past it the part is scanned. Default 1000 ms. */
+  /** Deadline for one KV read; past it the part is scanned. Default 1000 ms. */
   kvTimeoutMs?: number;
   /** Operator-chosen token in every key: changing it invalidates the cache (custom signature databases). */
   epoch?: string;
@@ -53,9 +53,9 @@ export interface ScanCacheStats {
   coalesced: number;
   /** Scans done (the content was not cached, or the cache was unavailable). */
   misses: number;
-  /** Verdicts written to the bucket. */
+  /** Verdicts published to the bucket (fire-and-forget). */
   stored: number;
-  /** KV reads or writes that failed or timed out (the part was scanned anyway). */
+  /** KV reads that failed or timed out (the part was scanned anyway), or writes that could not be sent. */
   kvErrors: number;
 }
 
@@ -108,15 +108,17 @@ export class ScanCache {
   readonly stats: ScanCacheStats = { hits: 0, coalesced: 0, misses: 0, stored: 0, kvErrors: 0 };
   private token: string | undefined;
   private readonly inflight = new Map<string, Promise<EngineOutcome>>();
-  private readonly pendingWrites = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly versionCheckMs: number;
   private readonly kvTimeoutMs: number;
+  /** Keys published since the last flush() (at most 1000). */
+  private readonly unconfirmed = new Set<string>();
 
   private constructor(
     private readonly kv: KV | undefined,
     private readonly opts: ScanCacheOptions,
+    private readonly bucket: string,
   ) {
     this.versionCheckMs = opts.versionCheckMs ?? DEFAULTS.versionCheckMs;
     this.kvTimeoutMs = opts.kvTimeoutMs ?? DEFAULTS.kvTimeoutMs;
@@ -135,7 +137,7 @@ export class ScanCache {
         return undefined;
       });
     }
-    const cache = new ScanCache(kv, opts);
+    const cache = new ScanCache(kv, opts, bucket);
     await cache.refreshVersion();
     cache.schedule();
     return cache;
@@ -204,9 +206,18 @@ export class ScanCache {
     }
   }
 
-  /** Waits for the verdict writes started so far (tests, shutdown). */
+  /**
+   * Waits until the verdicts written so far are readable (tests). Writes are fire-and-forget
+   * publishes, so this flushes the connection and then polls for them (at most 2 s).
+   */
   async flush(): Promise<void> {
-    await Promise.allSettled([...this.pendingWrites]);
+    if (!this.kv) return;
+    await this.opts.kvm.js.nc.flush();
+    const deadline = Date.now() + 2000;
+    for (const key of [...this.unconfirmed]) {
+      while (Date.now() < deadline && !(await this.kv.get(key).catch(() => null))) await new Promise((r) => setTimeout(r, 5));
+      this.unconfirmed.delete(key);
+    }
   }
 
   close(): void {
@@ -234,7 +245,12 @@ export class ScanCache {
     }
   }
 
-  /** Not awaited by the scan: the verdict goes out without waiting for the cache. */
+  /**
+   * A core NATS publish on the bucket's subject, not a JetStream publish: no acknowledgement to
+   * wait for, which halves the cache's NATS round trips per scanned part (the benchmark measured
+   * about 0.4 ms of scanner CPU per part for lookup + acknowledged write). A lost write only costs
+   * a later scan. The verdict goes out without waiting for it.
+   */
   private write(key: string, token: string, o: EngineOutcome): void {
     if (!this.kv) return;
     const value: StoredVerdict = {
@@ -245,17 +261,14 @@ export class ScanCache {
       version: token,
       scannedAt: new Date().toISOString(),
     };
-    const p = timeout(this.kv.put(key, JSON.stringify(value)), this.kvTimeoutMs, 'scan cache write').then(
-      () => {
-        this.stats.stored++;
-      },
-      (err: unknown) => {
-        this.stats.kvErrors++;
-        this.opts.log.warn({ event: 'scan_cache.write_failed', err: (err as Error).message }, 'scan cache write failed');
-      },
-    );
-    this.pendingWrites.add(p);
-    void p.finally(() => this.pendingWrites.delete(p));
+    try {
+      this.opts.kvm.js.nc.publish(`$KV.${this.bucket}.${key}`, JSON.stringify(value));
+      this.stats.stored++;
+      if (this.unconfirmed.size < 1000) this.unconfirmed.add(key); // for flush(); bounded
+    } catch (err) {
+      this.stats.kvErrors++;
+      this.opts.log.warn({ event: 'scan_cache.write_failed', err: (err as Error).message }, 'scan cache write failed');
+    }
   }
 }
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # One-shot MinIO setup for docker-compose (service `minio-init`, image minio/mc). Idempotent: runs
 # at every `docker-compose up` and changes nothing that is already in place.
-#   1. the bucket S3_BUCKET;
+#   1. the bucket S3_BUCKET, with a 1-day expiry for message objects left behind;
 #   2. unless the services use the root credentials, a user S3_ACCESS_KEY / S3_SECRET_KEY with a
 #      policy that allows only that bucket (the services never get MinIO's admin rights).
 # Environment: MINIO_URL (default http://minio:9000), MINIO_ROOT_USER, MINIO_ROOT_PASSWORD,
@@ -12,6 +12,11 @@ url="${MINIO_URL:-http://minio:9000}"
 
 mc alias set mw "$url" "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD"
 mc mb --ignore-existing "mw/$S3_BUCKET"
+# Objects live for seconds to minutes (the gateways delete them when the session is done). A
+# lifecycle rule removes what a crashed gateway left behind; adding it again on a re-run is fine.
+if ! mc ilm rule ls "mw/$S3_BUCKET" 2>/dev/null | grep -q 'msg/'; then
+  mc ilm rule add --prefix "msg/" --expire-days 1 "mw/$S3_BUCKET"
+fi
 
 if [ "$S3_ACCESS_KEY" = "$MINIO_ROOT_USER" ]; then
   echo "S3_ACCESS_KEY is the MinIO root user: no separate service user"

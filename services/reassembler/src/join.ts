@@ -40,10 +40,20 @@ export async function handleVerdict(deps: FinalizeDeps & { joins: KV }, msg: JsM
     msg.ack();
     if (verdict.parts > 1) await deps.joins.purge(ref).catch(() => undefined);
   } catch (err) {
+    // A verdict that keeps failing (its envelope gone, say) must not cycle for ever: after this
+    // many tries it is dropped; the gateway's deadline turns the message into a 451, so the
+    // sender retries and nothing is lost.
+    if (msg.info.deliveryCount >= MAX_VERDICT_ATTEMPTS) {
+      deps.log.error({ event: 'verdict.dropped', ref, attempts: msg.info.deliveryCount, err: (err as Error).message }, 'verdict dropped after repeated failures');
+      msg.term();
+      return;
+    }
     deps.log.warn({ event: 'verdict.retry', ref, err: (err as Error).message }, 'join failed, will retry');
     msg.nak(1000);
   }
 }
+
+const MAX_VERDICT_ATTEMPTS = 30;
 
 /** Adds the verdict to its message's entry (compare-and-set, retried on a concurrent write); returns the set. */
 async function join(joins: KV, verdict: Verdict): Promise<Joined> {

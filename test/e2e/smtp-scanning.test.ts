@@ -137,7 +137,7 @@ describe('the session is mirrored to upstream', () => {
     assert.equal((await delivered(gw.mailRoot, `reject-${good}`)).length, 0);
   });
 
-  test('bare LF inside DATA is refused with 5xx and nothing is delivered', async () => {
+  test('smuggling: bare LF "end of data" is canonicalised to CRLF, so upstream sees one message', async () => {
     const user = uniqueUser('smuggle');
     const { rawSession } = await import('../support/raw-smtp.js');
     const transcript = await rawSession(gw.smtp, [
@@ -145,12 +145,33 @@ describe('the session is mirrored to upstream', () => {
       'MAIL FROM:<a@example.org>\r\n',
       `RCPT TO:<${user}@example.test>\r\n`,
       'DATA\r\n',
-      `Subject: hi\r\n\r\nbody\n.\nMAIL FROM:<evil@example.org>\r\n.\r\n`,
+      `Subject: hi\r\n\r\nbody\n.\nMAIL FROM:<evil@example.org>\r\nRCPT TO:<${user}-evil@example.test>\r\nDATA\r\nSubject: smuggled\r\n\r\nx\r\n.\r\n`,
       'NOOP\r\n',
       'QUIT\r\n',
     ]);
-    assert.match(transcript, /^550 5\.6\.11 .*bare LF/m);
-    assert.match(transcript, /^250 .*\r\n221/m, 'the session must stay usable after the refusal');
+    assert.match(transcript, /^250 .*\r\n250 .*\r\n221/m, 'one message accepted, the session still in step');
+    const got = await waitForDelivery(gw.mailRoot, user);
+    assert.equal(got.length, 1);
+    assert.equal((await delivered(gw.mailRoot, `${user}-evil`)).length, 0, 'no smuggled second message');
+    const text = got[0]!.toString('latin1');
+    assert.ok(text.includes('body\r\n.\r\nMAIL FROM:<evil@example.org>\r\n'), 'the smuggled lines are plain body text, in CRLF');
+    assert.ok(!/[^\r]\n/.test(text), 'only CRLF reaches upstream');
+  });
+
+  test('a NUL byte in DATA is refused with 550, and the session stays usable', async () => {
+    const user = uniqueUser('nul');
+    const { rawSession } = await import('../support/raw-smtp.js');
+    const transcript = await rawSession(gw.smtp, [
+      'EHLO client.example.org\r\n',
+      'MAIL FROM:<a@example.org>\r\n',
+      `RCPT TO:<${user}@example.test>\r\n`,
+      'DATA\r\n',
+      'Subject: hi\r\n\r\nbad \x00 byte\r\n.\r\n',
+      'NOOP\r\n',
+      'QUIT\r\n',
+    ]);
+    assert.match(transcript, /^550 5\.6\.0 .*NUL/m);
+    assert.match(transcript, /^250 .*\r\n221/m);
     assert.equal((await delivered(gw.mailRoot, user)).length, 0);
   });
 

@@ -3,7 +3,16 @@
  * kept as the baseline of bench/src/micro.ts.
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import { BareLineEndingError } from '@mailwarden/mime';
+/** The error the old guard threw (kept here: libs/mime now canonicalises instead). */
+class BareLineEndingError extends Error {
+  override name = 'BareLineEndingError';
+  constructor(
+    readonly what: 'bare LF' | 'bare CR' | 'NUL',
+    readonly offset: number,
+  ) {
+    super(`${what} at byte ${offset}`);
+  }
+}
 
 const CR = 0x0d;
 const LF = 0x0a;

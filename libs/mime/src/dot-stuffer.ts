@@ -11,7 +11,7 @@ const LF_DOT = Buffer.from('\n.');
  * Message → SMTP DATA / POP3 multi-line body (RFC 5321 4.5.2, RFC 1939 3): doubles a '.' that
  * starts a line (a line starts after CRLF, and at the very beginning), makes sure the content
  * ends with CRLF, and appends the `.\r\n` terminator. Works across any chunking. The input should
- * be CRLF-only (see BareLineEndingGuard); a bare LF does not start a line here.
+ * be CRLF-only (see LineEndingCanonicalizer); a bare LF does not start a line here.
  */
 export class DotStuffer extends Transform {
   /** True at the start of a line (after CRLF or at the very beginning). */

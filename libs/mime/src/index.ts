@@ -3,7 +3,7 @@
  * - extractParts: message → decoded leaf parts (to store and scan), with backpressure.
  * - rebuildMessage: message + plan → message with some leaves replaced by notices, Subject prefixed.
  * - isLeaf: the one definition of a leaf, so both number leaves alike.
- * - DotStuffer / DotUnstuffer / BareLineEndingGuard: the SMTP/POP3 wire transforms.
+ * - DotStuffer / DotUnstuffer / LineEndingCanonicalizer: the SMTP/POP3 wire transforms.
  * Memory stays bounded whatever the message size (see splitter.ts for what is fixed in mailsplit).
  */
 export { extractParts, type ExtractOptions, type ExtractResult, type OnPart } from './extract-parts.js';
@@ -14,4 +14,4 @@ export { isLeaf, MimeStructureError, type LeafInfo, type MimeNodeLike } from './
 export { createDecoder } from './decoder.js';
 export { DotStuffer } from './dot-stuffer.js';
 export { DotUnstuffer, UnterminatedMultilineError } from './dot-unstuffer.js';
-export { BareLineEndingGuard, BareLineEndingError, type BareLineEndingKind } from './bare-line-ending-guard.js';
+export { LineEndingCanonicalizer, NulByteError } from './line-ending-canonicalizer.js';

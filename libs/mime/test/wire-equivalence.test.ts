@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { BareLineEndingGuard, DotStuffer } from '../src/index.js';
+import { DotStuffer, LineEndingCanonicalizer } from '../src/index.js';
 
 /** Deterministic pseudo-random numbers (xorshift), so a failure can be reproduced. */
 function rng(seed: number): () => number {
@@ -51,16 +51,6 @@ function referenceStuff(msg: Buffer): Buffer {
   return Buffer.concat([Buffer.from(out), Buffer.from(tail)]);
 }
 
-function referenceGuard(msg: Buffer): { what: string; offset: number } | undefined {
-  for (let i = 0; i < msg.length; i++) {
-    const b = msg[i];
-    if (b === 0x0d && msg[i + 1] !== 0x0a) return { what: 'bare CR', offset: i };
-    if (b === 0x0a && (i === 0 || msg[i - 1] !== 0x0d)) return { what: 'bare LF', offset: i };
-    if (b === 0x00) return { what: 'NUL', offset: i };
-  }
-  return undefined;
-}
-
 test('DotStuffer equals the byte-by-byte definition on random input and chunking', async () => {
   const r = rng(42);
   for (let round = 0; round < 300; round++) {
@@ -71,23 +61,17 @@ test('DotStuffer equals the byte-by-byte definition on random input and chunking
   }
 });
 
-test('BareLineEndingGuard reports the first offending byte, like the byte-by-byte definition', async () => {
-  const r = rng(7);
-  for (let round = 0; round < 500; round++) {
-    // Mostly well-formed lines with an occasional stray byte.
-    const lines = Array.from({ length: 1 + Math.floor(r() * 5) }, () => Buffer.concat([randomBytes(r, Math.floor(r() * 6), [0x41, 0x2e, 0x20]), Buffer.from('\r\n')]));
-    let msg = Buffer.concat(lines);
-    if (r() < 0.6) {
-      const at = Math.floor(r() * (msg.length + 1));
-      msg = Buffer.concat([msg.subarray(0, at), randomBytes(r, 1, [0x0d, 0x0a, 0x00]), msg.subarray(at)]);
-    }
-    const got = await run(new BareLineEndingGuard(), chunks(r, msg));
-    const want = referenceGuard(msg);
-    const label = JSON.stringify(msg.toString('latin1'));
-    if (!want) assert.ok(Buffer.isBuffer(got) && got.equals(msg), `accepted unchanged: ${label}`);
-    else {
-      assert.ok(got instanceof Error, `must refuse ${label}`);
-      assert.deepEqual({ what: (got as Error & { what: string }).what, offset: (got as Error & { offset: number }).offset }, want, label);
-    }
+test('LineEndingCanonicalizer turns every bare CR and bare LF into CRLF, like every SMTP client library', async () => {
+  const r = rng(99);
+  for (let round = 0; round < 400; round++) {
+    const msg = randomBytes(r, Math.floor(r() * 40), [0x0d, 0x0a, 0x2e, 0x41]);
+    const c = new LineEndingCanonicalizer();
+    const got = await run(c, chunks(r, msg));
+    const want = msg.toString('latin1').replace(/\r\n|\n|\r/g, '\r\n');
+    assert.ok(Buffer.isBuffer(got));
+    assert.equal(got.toString('latin1'), want, `input ${JSON.stringify(msg.toString('latin1'))}`);
+    assert.equal(c.changed, want !== msg.toString('latin1'));
   }
+  const nul = await run(new LineEndingCanonicalizer(), [Buffer.from('a\r\nb\0c')]);
+  assert.ok(nul instanceof Error && /NUL/.test(nul.message));
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
-import { BareLineEndingError, BareLineEndingGuard, DotStuffer, DotUnstuffer, UnterminatedMultilineError } from '../src/index.js';
+import { DotStuffer, DotUnstuffer, LineEndingCanonicalizer, NulByteError, UnterminatedMultilineError } from '../src/index.js';
 import { collect, source } from './helpers.js';
 
 async function through(transform: NodeJS.ReadWriteStream & Readable, data: string | Buffer, size?: number): Promise<Buffer> {
@@ -110,40 +110,28 @@ describe('DotUnstuffer', () => {
   });
 });
 
-describe('BareLineEndingGuard', () => {
+describe('LineEndingCanonicalizer', () => {
   it('passes CRLF-only input unchanged', async () => {
     const input = 'EHLO-like\r\nline\r\n\r\n.\r\n..x\r\n';
-    for (const size of [undefined, 1, 2]) assert.equal((await through(new BareLineEndingGuard(), input, size)).toString(), input);
+    for (const size of [undefined, 1, 2]) assert.equal((await through(new LineEndingCanonicalizer(), input, size)).toString(), input);
   });
 
-  it('rejects bare LF, bare CR and NUL, across chunk boundaries', async () => {
-    const cases: [string, 'bare LF' | 'bare CR' | 'NUL', number][] = [
-      ['body\r\n\n.\n', 'bare LF', 6],
-      ['body\r\n\r.\r\n', 'bare CR', 6],
-      ['body\r\nnul\0here\r\n', 'NUL', 9],
-      ['ends with CR\r', 'bare CR', 12],
-      ['\n', 'bare LF', 0],
-      ['x\r\r\n', 'bare CR', 1],
+  it('turns bare LF and bare CR into CRLF, across chunk boundaries', async () => {
+    const cases: [string, string][] = [
+      ['body\r\n\n.\n', 'body\r\n\r\n.\r\n'],
+      ['body\r\n\r.\r\n', 'body\r\n\r\n.\r\n'],
+      ['ends with CR\r', 'ends with CR\r\n'],
+      ['\n', '\r\n'],
+      ['x\r\r\n', 'x\r\n\r\n'],
     ];
-    for (const [input, what, offset] of cases) {
-      for (const size of [undefined, 1, 2, 3]) {
-        await assert.rejects(
-          through(new BareLineEndingGuard(), input, size),
-          (err: unknown) => err instanceof BareLineEndingError && err.name === 'BareLineEndingError' && err.what === what && err.offset === offset,
-          `${JSON.stringify(input)} / ${size}`,
-        );
-      }
+    for (const [input, want] of cases) {
+      for (const size of [undefined, 1, 2, 3]) assert.equal((await through(new LineEndingCanonicalizer(), input, size)).toString(), want, `${JSON.stringify(input)} / ${size}`);
     }
   });
 
-  it('does not pass on the chunk holding the offending byte', async () => {
-    const guard = new BareLineEndingGuard();
-    const seen: Buffer[] = [];
-    guard.on('data', (c: Buffer) => seen.push(c));
-    const failed = new Promise((resolve) => guard.on('error', resolve));
-    guard.write('fine\r\n');
-    guard.write('smuggled\n.\nMAIL FROM:<x>\r\n');
-    await failed;
-    assert.equal(Buffer.concat(seen).toString(), 'fine\r\n');
+  it('refuses a NUL byte, with its offset', async () => {
+    for (const size of [undefined, 1, 2, 3]) {
+      await assert.rejects(through(new LineEndingCanonicalizer(), 'body\r\nnul\0here\r\n', size), (err: unknown) => err instanceof NulByteError && err.offset === 9);
+    }
   });
 });

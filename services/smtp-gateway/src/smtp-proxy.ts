@@ -1,7 +1,7 @@
 import './enhanced-code-patch.js';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { Direction, Policy } from '@mailwarden/contracts';
-import { BareLineEndingGuard } from '@mailwarden/mime';
+import { LineEndingCanonicalizer } from '@mailwarden/mime';
 import { TempFailError, newRef, type MessageScanner, type StoredMessage } from '@mailwarden/pipeline';
 import type { Logger } from '@mailwarden/log';
 import type { TlsMaterial } from '@mailwarden/tls';
@@ -199,7 +199,8 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
       mailFrom: session.envelope.mailFrom ? (session.envelope.mailFrom as SMTPServerAddress).address : '',
       rcptTo: session.envelope.rcptTo.map((r) => r.address),
     };
-    const guard = new BareLineEndingGuard();
+    // Bare CR/LF become CRLF (never forwarded raw: SMTP smuggling); a NUL refuses the message.
+    const guard = new LineEndingCanonicalizer();
     const limited = new SizeExceeded(stream);
     guard.once('error', (err) => limited.destroy(err));
     const body = stream.pipe(guard).pipe(limited);
@@ -212,7 +213,7 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
       const reply = await leg.client.data(await stored.open());
       leg.inTransaction = false;
       opts.log.info(
-        { event: 'smtp.delivered', ref: stored.ref, scanned: stored.scanned, removed: stored.removed.length, upstream: reply.code, size: stored.size },
+        { event: 'smtp.delivered', ref: stored.ref, scanned: stored.scanned, removed: stored.removed.length, upstream: reply.code, size: stored.size, canonicalised: guard.changed },
         `message ${stored.ref} ${reply.code === 250 ? 'delivered' : 'refused by upstream'}`,
       );
       if (reply.code !== 250) throw SmtpReplyError.fromUpstream(reply);
@@ -225,8 +226,8 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
         await new Promise((r) => stream.once('end', r));
       }
       if (err instanceof SmtpReplyError) throw err;
-      if ((err as Error).name === 'BareLineEndingError') {
-        throw new SmtpReplyError(550, '5.6.11', `Message contains a ${(err as { what?: string }).what ?? 'bare line ending'}; refused (only CRLF line endings are accepted)`);
+      if ((err as Error).name === 'NulByteError') {
+        throw new SmtpReplyError(550, '5.6.0', 'Message contains a NUL byte; refused');
       }
       if (err instanceof TempFailError) {
         opts.log.warn({ event: 'smtp.tempfail', ref: err.ref, err: err.message }, 'scan failed, temporary failure to client');

@@ -158,6 +158,26 @@ describe('the session is mirrored to upstream', () => {
     assert.ok(!/[^\r]\n/.test(text), 'only CRLF reaches upstream');
   });
 
+  test('RSET in mid-transaction starts over upstream too: only the second envelope gets the message', async () => {
+    const first = uniqueUser('rsetfirst');
+    const second = uniqueUser('rsetsecond');
+    const { rawSession } = await import('../support/raw-smtp.js');
+    const transcript = await rawSession(gw.smtp, [
+      'EHLO client.example.org\r\n',
+      'MAIL FROM:<a@example.org>\r\n',
+      `RCPT TO:<${first}@example.test>\r\n`,
+      'RSET\r\n',
+      'MAIL FROM:<b@example.org>\r\n',
+      `RCPT TO:<${second}@example.test>\r\n`,
+      'DATA\r\n',
+      'Subject: after rset\r\n\r\nhello\r\n.\r\n',
+      'QUIT\r\n',
+    ]);
+    assert.match(transcript, /^250 2\.6\.0 /m, transcript);
+    assert.equal((await waitForDelivery(gw.mailRoot, second)).length, 1);
+    assert.equal((await delivered(gw.mailRoot, first)).length, 0, 'the reset recipient must not get it');
+  });
+
   test('a NUL byte in DATA is refused with 550, and the session stays usable', async () => {
     const user = uniqueUser('nul');
     const { rawSession } = await import('../support/raw-smtp.js');

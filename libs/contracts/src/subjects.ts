@@ -26,3 +26,10 @@ export const Consumers = {
   scanners: 'scanners',
   reassemblers: 'reassemblers',
 } as const;
+
+/** The S3 object layout of one message; gateways write raw and parts, the reassembler the rebuilt one. */
+export const ObjectKeys = {
+  raw: (ref: string) => `msg/${ref}/raw.eml`,
+  part: (ref: string, index: number) => `msg/${ref}/part-${index}`,
+  rebuilt: (ref: string) => `msg/${ref}/rebuilt.eml`,
+} as const;

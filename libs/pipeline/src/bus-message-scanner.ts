@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Subscription } from '@nats-io/transport-node';
 import {
   Envelope,
+  ObjectKeys,
   ScanResult,
   Streams,
   Subjects,
@@ -15,7 +16,7 @@ import type { ObjectStore } from '@mailwarden/storage';
 import { extractParts } from '@mailwarden/mime';
 import type { Logger } from '@mailwarden/log';
 import { metrics } from '@mailwarden/observability';
-import { newRef, objectKeys } from './ref.js';
+import { newRef } from './ref.js';
 import { Tee } from './tee.js';
 import { HashCounter } from './hash-counter.js';
 import { TempFailError } from './errors.js';
@@ -39,7 +40,7 @@ export class BusMessageScanner implements MessageScanner {
 
   async store(req: ScanRequest, raw: Readable): Promise<StoredMessage> {
     const ref = newRef();
-    const key = objectKeys.raw(ref);
+    const key = ObjectKeys.raw(ref);
     try {
       const { size } = await this.opts.store.put(key, raw);
       return this.stored(ref, { key, size, removed: [], subjectPrefixed: false, scanned: false }, [key]);
@@ -53,16 +54,16 @@ export class BusMessageScanner implements MessageScanner {
   async scan(req: ScanRequest, raw: Readable): Promise<StoredMessage> {
     const { bus, store, log } = this.opts;
     const ref = newRef();
-    const keys: string[] = [objectKeys.raw(ref)];
+    const keys: string[] = [ObjectKeys.raw(ref)];
     // Subscribe before anything is published, so the result cannot slip past.
     const sub = bus.nc.subscribe(Subjects.result(ref), { max: 1 });
     try {
       const toRaw = new PassThrough({ highWaterMark: 256 * 1024 });
       const toSplit = new PassThrough({ highWaterMark: 256 * 1024 });
       const parts: PartRef[] = [];
-      const rawUpload = store.put(objectKeys.raw(ref), toRaw);
+      const rawUpload = store.put(ObjectKeys.raw(ref), toRaw);
       const split = extractParts(toSplit, async (leaf, decoded) => {
-        const key = objectKeys.part(ref, leaf.index);
+        const key = ObjectKeys.part(ref, leaf.index);
         keys.push(key);
         const counter = new HashCounter();
         const upload = store.put(key, counter);
@@ -88,7 +89,7 @@ export class BusMessageScanner implements MessageScanner {
         mailFrom: req.mailFrom,
         rcptTo: req.rcptTo,
         ...(splitInfo.subject !== undefined ? { subject: splitInfo.subject } : {}),
-        rawKey: objectKeys.raw(ref),
+        rawKey: ObjectKeys.raw(ref),
         rawSize: rawStored.size,
         parts,
       };
@@ -103,11 +104,11 @@ export class BusMessageScanner implements MessageScanner {
       log.debug({ event: 'message.submitted', ref, parts: parts.length, size: rawStored.size }, 'message submitted for scanning');
 
       const result = await this.awaitResult(sub, ref);
-      if (result.key && result.key !== objectKeys.raw(ref)) keys.push(result.key);
+      if (result.key && result.key !== ObjectKeys.raw(ref)) keys.push(result.key);
       if (result.outcome !== 'deliver' || !result.key) {
         throw new TempFailError(`scan failed: ${result.error ?? 'no result'}`, ref);
       }
-      const untouched = result.key === objectKeys.raw(ref) ? smallCopy.copy : undefined;
+      const untouched = result.key === ObjectKeys.raw(ref) ? smallCopy.copy : undefined;
       return this.stored(
         ref,
         { key: result.key, size: result.size ?? rawStored.size, removed: result.removed, subjectPrefixed: result.subjectPrefixed, scanned: true },

@@ -4,9 +4,3 @@ import { randomBytes } from 'node:crypto';
 export function newRef(): string {
   return Date.now().toString(36) + randomBytes(6).toString('hex');
 }
-
-export const objectKeys = {
-  raw: (ref: string) => `msg/${ref}/raw.eml`,
-  part: (ref: string, index: number) => `msg/${ref}/part-${index}`,
-  rebuilt: (ref: string) => `msg/${ref}/rebuilt.eml`,
-};

@@ -2,6 +2,7 @@ import { unlink } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { Logger } from '@mailwarden/log';
+import { parseHostPort } from '@mailwarden/config';
 import { MaildirStore, isValidMailboxName, type Delivery, type MailOwner } from './maildir.js';
 
 /** Default: local parts starting with `reject` are refused at RCPT (tests rely on it). */
@@ -60,10 +61,7 @@ class SmtpReplyError extends Error {
 }
 
 function parseListen(listen: DevMailboxOptions['listen']): { host: string; port: number } {
-  if (typeof listen !== 'string') return listen;
-  const m = /^\[?([^\]]*?)\]?:(\d{1,5})$/.exec(listen.trim());
-  if (!m || !m[1]) throw new Error(`dev-mailbox: expected host:port, got "${listen}"`);
-  return { host: m[1], port: Number(m[2]) };
+  return typeof listen === 'string' ? parseHostPort(listen, 'dev-mailbox listen') : listen;
 }
 
 /** Local part of an address, lower-cased (Dovecot lower-cases user names too: `%Lu`). */

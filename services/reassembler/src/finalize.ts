@@ -1,5 +1,6 @@
 import {
   Envelope,
+  ObjectKeys,
   ScanResult,
   Streams,
   Subjects,
@@ -24,8 +25,6 @@ export interface FinalizeDeps {
   policy: PolicyWatcher;
   log: Logger;
 }
-
-const rebuiltKey = (ref: string) => `msg/${ref}/rebuilt.eml`;
 
 /**
  * All verdicts of `ref` are in: apply the policy, rebuild when something goes, and tell the gateway.
@@ -55,8 +54,8 @@ export async function finalize(deps: FinalizeDeps, ref: string, verdicts: Verdic
     );
     const prefix = policy.subjectPrefix.enabled ? policy.subjectPrefix.text : undefined;
     const source = await store.get(envelope.rawKey);
-    const { size } = await store.put(rebuiltKey(ref), rebuildMessage(source, { replace, ...(prefix ? { subjectPrefix: prefix } : {}) }));
-    result = { ref, outcome: 'deliver', key: rebuiltKey(ref), size, removed: decision.removed, subjectPrefixed: !!prefix };
+    const { size } = await store.put(ObjectKeys.rebuilt(ref), rebuildMessage(source, { replace, ...(prefix ? { subjectPrefix: prefix } : {}) }));
+    result = { ref, outcome: 'deliver', key: ObjectKeys.rebuilt(ref), size, removed: decision.removed, subjectPrefixed: !!prefix };
   }
   await bus.js.publish(Subjects.result(ref), JSON.stringify(result), { msgID: `result-${ref}` });
   for (const r of result.removed) metrics.removedAttachments.inc({ reason: r.kind === 'infected' ? 'infected' : (r.reason ?? 'corrupt') });

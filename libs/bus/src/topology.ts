@@ -6,8 +6,7 @@ const ns = (s: number) => s * 1_000_000_000;
 const DAY = 24 * 3600;
 
 const STREAMS: (Partial<StreamConfig> & { name: string })[] = [
-  { name: Streams.envelopes, subjects: ['mw.envelope.>'], retention: RetentionPolicy.Limits, max_age: ns(DAY), allow_direct: true, duplicate_window: ns(120) },
-  // Work queues: a job or verdict is removed once a worker acked it.
+  // Work queues: a job (one per message, the envelope) or a verdict (one per message, the part map) is removed once a worker acked it.
   { name: Streams.jobs, subjects: ['mw.job.>'], retention: RetentionPolicy.Workqueue, max_age: ns(DAY), duplicate_window: ns(120) },
   { name: Streams.verdicts, subjects: ['mw.verdict.>'], retention: RetentionPolicy.Workqueue, max_age: ns(DAY), duplicate_window: ns(120) },
   { name: Streams.results, subjects: ['mw.result.>'], retention: RetentionPolicy.Limits, max_age: ns(3600), allow_direct: true, duplicate_window: ns(120) },
@@ -55,7 +54,6 @@ export async function ensureTopology(jsm: JetStreamManager, kvm: Kvm): Promise<v
     max_deliver: -1,
     max_ack_pending: 10_000,
   });
-  await kvm.create(Buckets.joins, { history: 1, ttl: DAY * 1000 });
   await kvm.create(Buckets.policy, { history: 64 });
 }
 

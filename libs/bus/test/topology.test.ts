@@ -24,10 +24,10 @@ after(async () => {
 
 test('ensureTopology is idempotent and brings a stream from an older version up to date', async () => {
   // As an earlier version created it: no direct get.
-  await bus.jsm.streams.add({ name: Streams.envelopes, subjects: ['mw.envelope.>'], retention: RetentionPolicy.Limits });
+  await bus.jsm.streams.add({ name: Streams.results, subjects: ['mw.result.>'], retention: RetentionPolicy.Limits });
   await ensureTopology(bus.jsm, bus.kvm);
   await ensureTopology(bus.jsm, bus.kvm);
-  const info = await bus.jsm.streams.info(Streams.envelopes);
+  const info = await bus.jsm.streams.info(Streams.results);
   assert.equal(info.config.allow_direct, true);
   for (const s of Object.values(Streams)) assert.ok(await bus.jsm.streams.info(s));
 });

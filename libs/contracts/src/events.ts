@@ -30,9 +30,9 @@ const MessageFields = {
 export const ScannedEvent = Type.Object({
   kind: Type.Literal('scanned'),
   ...MessageFields,
-  /** Number of MIME leaf parts scanned. */
+  /** Number of parts in the part map. */
   parts: Type.Integer({ minimum: 0 }),
-  outcome: Type.Union([Type.Literal('deliver'), Type.Literal('tempfail')]),
+  outcome: Type.Union([Type.Literal('deliver'), Type.Literal('tempfail'), Type.Literal('reject')]),
 });
 export type ScannedEvent = Static<typeof ScannedEvent>;
 
@@ -42,8 +42,8 @@ export type DetectionAction = Static<typeof DetectionAction>;
 
 const DetectionFields = {
   ...MessageFields,
-  /** The leaf part number (PartRef.index): with `ref`, identifies the finding, so a duplicate can be recognised. */
-  part: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** The part's path in the part map (e.g. "1.2"): with `ref`, identifies the finding, so a duplicate can be recognised. */
+  part: Type.Optional(Type.String()),
   /** The attachment's file name, when it had one. */
   file: Type.Optional(Type.String()),
   /** Signature name (infected), clamd's heuristic (unscannable) or the error text (error). */

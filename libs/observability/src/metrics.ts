@@ -40,13 +40,13 @@ export function createMetrics(registry: Registry) {
     }),
     parts: new Counter({
       name: 'mailwarden_parts_total',
-      help: 'MIME leaf parts stored for scanning, by protocol.',
+      help: 'Parts in the part maps scanners published (leaves, containers, regions), by protocol.',
       labelNames: ['protocol'] as const,
       registers,
     }),
     verdicts: new Counter({
       name: 'mailwarden_verdicts_total',
-      help: 'Part verdicts published by scanners, by kind (clean|infected|unscannable|error).',
+      help: 'Part verdicts in the part maps scanners published, by kind (clean|infected|unscannable|error).',
       labelNames: ['kind'] as const,
       registers,
     }),

@@ -1,25 +1,14 @@
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Subscription } from '@nats-io/transport-node';
-import {
-  Envelope,
-  ObjectKeys,
-  ScanResult,
-  Streams,
-  Subjects,
-  decode,
-  type PartRef,
-  type ScanJob,
-} from '@mailwarden/contracts';
+import { ObjectKeys, ScanResult, Streams, Subjects, decode, type Envelope } from '@mailwarden/contracts';
 import type { Bus } from '@mailwarden/bus';
 import type { ObjectStore } from '@mailwarden/storage';
-import { extractParts } from '@mailwarden/mime';
 import type { Logger } from '@mailwarden/log';
-import { metrics } from '@mailwarden/observability';
 import { newRef } from './ref.js';
 import { Tee } from './tee.js';
 import { HashCounter } from './hash-counter.js';
-import { TempFailError } from './errors.js';
+import { PermFailError, TempFailError } from './errors.js';
 import { SmallCopy } from './small-copy.js';
 
 /** Messages up to this size are forwarded from memory when untouched (see SmallCopy). */
@@ -34,7 +23,7 @@ export interface BusMessageScannerOptions {
   scanTimeoutMs: number;
 }
 
-/** Gateway side of the pipeline: raw + decoded parts to S3, envelope and jobs to JetStream, wait for the result. */
+/** Gateway side of the pipeline: raw message to S3, one job (the envelope) to JetStream, wait for the result. */
 export class BusMessageScanner implements MessageScanner {
   constructor(private readonly opts: BusMessageScannerOptions) {}
 
@@ -51,36 +40,24 @@ export class BusMessageScanner implements MessageScanner {
     }
   }
 
+  /**
+   * The gateway side of the pipeline: the raw message streams once into S3 (hashed on the way), one
+   * job carrying the envelope goes to JetStream, then the result is awaited. No MIME work here:
+   * content analysis is the scanners' job (docs/architecture.md).
+   */
   async scan(req: ScanRequest, raw: Readable): Promise<StoredMessage> {
     const { bus, store, log } = this.opts;
     const ref = newRef();
-    const keys: string[] = [ObjectKeys.raw(ref)];
+    const rawKey = ObjectKeys.raw(ref);
+    const keys: string[] = [rawKey];
     // Subscribe before anything is published, so the result cannot slip past.
     const sub = bus.nc.subscribe(Subjects.result(ref), { max: 1 });
     try {
-      const toRaw = new PassThrough({ highWaterMark: 256 * 1024 });
-      const toSplit = new PassThrough({ highWaterMark: 256 * 1024 });
-      const parts: PartRef[] = [];
-      const rawUpload = store.put(ObjectKeys.raw(ref), toRaw);
-      const split = extractParts(toSplit, async (leaf, decoded) => {
-        const key = ObjectKeys.part(ref, leaf.index);
-        keys.push(key);
-        const counter = new HashCounter();
-        const upload = store.put(key, counter);
-        await Promise.all([pipeline(decoded, counter), upload]);
-        parts[leaf.index] = {
-          index: leaf.index,
-          key,
-          size: counter.size,
-          sha256: counter.digest(),
-          contentType: leaf.contentType,
-          ...(leaf.filename ? { filename: leaf.filename } : {}),
-        };
-      });
+      const counter = new HashCounter();
       const smallCopy = new SmallCopy(SMALL_COPY_LIMIT);
-      const feed = pipeline(raw, new Tee([toRaw, toSplit, smallCopy]));
-      const [, rawStored, splitInfo] = await Promise.all([feed, rawUpload, split]);
-
+      const toRaw = new PassThrough({ highWaterMark: 256 * 1024 });
+      const upload = store.put(rawKey, toRaw);
+      const [, rawStored] = await Promise.all([pipeline(raw, counter, new Tee([toRaw, smallCopy])), upload]);
       const envelope: Envelope = {
         ref,
         protocol: req.protocol,
@@ -88,27 +65,20 @@ export class BusMessageScanner implements MessageScanner {
         receivedAt: new Date().toISOString(),
         mailFrom: req.mailFrom,
         rcptTo: req.rcptTo,
-        ...(splitInfo.subject !== undefined ? { subject: splitInfo.subject } : {}),
-        rawKey: ObjectKeys.raw(ref),
+        rawKey,
         rawSize: rawStored.size,
-        parts,
+        rawSha256: counter.digest(),
       };
-      await bus.js.publish(Subjects.envelope(ref), JSON.stringify(envelope), { msgID: `env-${ref}` });
-      await Promise.all(
-        parts.map((p) => {
-          const job: ScanJob = { ref, part: p.index, parts: parts.length, key: p.key, size: p.size, sha256: p.sha256, ...(p.filename ? { filename: p.filename } : {}) };
-          return bus.js.publish(Subjects.job(ref, p.index), JSON.stringify(job), { msgID: `job-${ref}-${p.index}` });
-        }),
-      );
-      metrics.parts.inc({ protocol: req.protocol }, parts.length);
-      log.debug({ event: 'message.submitted', ref, parts: parts.length, size: rawStored.size }, 'message submitted for scanning');
+      await bus.js.publish(Subjects.job(ref), JSON.stringify(envelope), { msgID: `job-${ref}` });
+      log.debug({ event: 'message.submitted', ref, size: rawStored.size }, 'message submitted for scanning');
 
       const result = await this.awaitResult(sub, ref);
-      if (result.key && result.key !== ObjectKeys.raw(ref)) keys.push(result.key);
+      if (result.key && result.key !== rawKey) keys.push(result.key);
+      if (result.outcome === 'reject') throw new PermFailError(result.error ?? 'message refused', ref);
       if (result.outcome !== 'deliver' || !result.key) {
         throw new TempFailError(`scan failed: ${result.error ?? 'no result'}`, ref);
       }
-      const untouched = result.key === ObjectKeys.raw(ref) ? smallCopy.copy : undefined;
+      const untouched = result.key === rawKey ? smallCopy.copy : undefined;
       return this.stored(
         ref,
         { key: result.key, size: result.size ?? rawStored.size, removed: result.removed, subjectPrefixed: result.subjectPrefixed, scanned: true },
@@ -119,7 +89,7 @@ export class BusMessageScanner implements MessageScanner {
       sub.unsubscribe();
       raw.destroy();
       void store.remove(keys).catch(() => undefined);
-      if (err instanceof TempFailError) throw err;
+      if (err instanceof TempFailError || err instanceof PermFailError) throw err;
       throw new TempFailError(`scan pipeline failed: ${(err as Error).message}`, ref, { cause: err });
     }
   }

@@ -9,3 +9,14 @@ export class TempFailError extends Error {
     super(message, options);
   }
 }
+
+/** The message is refused for good (a policy limit, e.g. too many parts): the client gets a 5xx with the ref. */
+export class PermFailError extends Error {
+  override name = 'PermFailError';
+  constructor(
+    message: string,
+    readonly ref: string,
+  ) {
+    super(message);
+  }
+}

@@ -115,13 +115,22 @@ export class MinioStore implements ObjectStore {
   }
 
   async get(key: string): Promise<Readable> {
+    return this.guardedGet(key, `s3 get ${key}`, () => this.client.getObject(this.bucket, key));
+  }
+
+  async getRange(key: string, start: number, end: number): Promise<Readable> {
+    if (end <= start) return Readable.from([]);
+    return this.guardedGet(key, `s3 get ${key} [${start}, ${end})`, () => this.client.getPartialObject(this.bucket, key, start, end - start));
+  }
+
+  private async guardedGet(key: string, what: string, request: () => Promise<Readable>): Promise<Readable> {
     let source: Readable;
     try {
-      source = await withDeadline(this.client.getObject(this.bucket, key), this.requestTimeoutMs, `s3 get ${key}`);
+      source = await withDeadline(request(), this.requestTimeoutMs, what);
     } catch (err) {
-      throw new StorageError(`s3 get ${key} failed: ${(err as Error).message}`, { cause: err });
+      throw new StorageError(`${what} failed: ${(err as Error).message}`, { cause: err });
     }
-    const guard = new IdleTimeout(this.idleTimeoutMs, `s3 get ${key}`);
+    const guard = new IdleTimeout(this.idleTimeoutMs, what);
     source.on('error', (err) => guard.destroy(err));
     guard.on('close', () => source.destroy());
     return source.pipe(guard);

@@ -5,6 +5,8 @@ export interface ObjectStore {
   /** Streams `body` into `key`; size is optional (unknown-size bodies use multipart). */
   put(key: string, body: Readable, size?: number): Promise<{ size: number }>;
   get(key: string): Promise<Readable>;
+  /** Bytes [start, end) of `key` (end exclusive). */
+  getRange(key: string, start: number, end: number): Promise<Readable>;
   stat(key: string): Promise<{ size: number }>;
   remove(keys: string[]): Promise<void>;
 }

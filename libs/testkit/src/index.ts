@@ -4,3 +4,4 @@ export * from './python-smtp.js';
 export * from './wait.js';
 export * from './python-pop3.js';
 export * from './zip.js';
+export * from './corpus.js';

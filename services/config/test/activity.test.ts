@@ -133,9 +133,9 @@ test('events?limit is validated and bounded', async (t) => {
 test('a message finalised twice (same events published again) is counted once', () => {
   const log = new ActivityLog();
   const scanned = { kind: 'scanned' as const, ...base('dddddddd01'), parts: 2, outcome: 'deliver' as const };
-  const infected = (part?: number, file = 'a.exe') => ({ kind: 'infected' as const, ...base('dddddddd01'), ...(part === undefined ? {} : { part }), file, verdict: 'infected' as const, detail: 'Eicar', action: 'removed' as const });
+  const infected = (part?: string, file = 'a.exe') => ({ kind: 'infected' as const, ...base('dddddddd01'), ...(part === undefined ? {} : { part }), file, verdict: 'infected' as const, detail: 'Eicar', action: 'removed' as const });
   let seq = 0;
-  for (const e of [scanned, infected(1), scanned, infected(1), infected(2), infected(undefined, 'b.exe'), infected(undefined, 'b.exe')]) log.record(e, ++seq);
+  for (const e of [scanned, infected('1.1'), scanned, infected('1.1'), infected('1.2'), infected(undefined, 'b.exe'), infected(undefined, 'b.exe')]) log.record(e, ++seq);
   const s = log.stats();
   assert.equal(s.messages.scanned, 1);
   assert.equal(s.infected, 3, 'parts 1 and 2, and b.exe once');
@@ -146,11 +146,11 @@ test('a message finalised twice (same events published again) is counted once', 
 
 test('the recent list is bounded; counters are not', () => {
   const log = new ActivityLog(10);
-  for (let i = 1; i <= 100; i++) log.record({ kind: 'infected', ...base('cccccccc01'), part: i, verdict: 'infected', action: 'removed' }, i);
+  for (let i = 1; i <= 100; i++) log.record({ kind: 'infected', ...base('cccccccc01'), part: `1.${i}`, verdict: 'infected', action: 'removed' }, i);
   assert.equal(log.recent(1000).length, 10);
   assert.equal(log.recent(1000)[0]!.id, 100);
   assert.equal(log.stats().infected, 100);
   // A replayed (already seen) sequence is not counted twice.
-  log.record({ kind: 'infected', ...base('cccccccc01'), part: 1000, verdict: 'infected', action: 'removed' }, 50);
+  log.record({ kind: 'infected', ...base('cccccccc01'), part: '1.1000', verdict: 'infected', action: 'removed' }, 50);
   assert.equal(log.stats().infected, 100);
 });

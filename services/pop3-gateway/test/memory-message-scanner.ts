@@ -67,7 +67,7 @@ export class MemoryMessageScanner implements MessageScanner {
     return {
       ref,
       size: bytes.length,
-      removed: infected ? [{ part: 1, filename: 'virus.com', kind: 'infected', detail: 'Test.INFECTED' }] : [],
+      removed: infected ? [{ part: '1.2', filename: 'virus.com', kind: 'infected', detail: 'Test.INFECTED' }] : [],
       subjectPrefixed: false,
       scanned: true,
       open: async () => {

@@ -1,23 +1,10 @@
-import {
-  Envelope,
-  ObjectKeys,
-  ScanResult,
-  Streams,
-  Subjects,
-  decode,
-  type InfectedEvent,
-  type ScanErrorEvent,
-  type ScannedEvent,
-  type UnscannableEvent,
-  type Verdict,
-} from '@mailwarden/contracts';
-import type { Bus } from '@mailwarden/bus';
-import type { PolicyWatcher } from '@mailwarden/bus';
+import { ObjectKeys, Subjects, type InfectedEvent, type MessageVerdict, type RemovedPart, type ScanErrorEvent, type ScannedEvent, type ScanResult, type UnscannableEvent } from '@mailwarden/contracts';
+import type { Bus, PolicyWatcher } from '@mailwarden/bus';
 import type { ObjectStore } from '@mailwarden/storage';
-import { rebuildMessage, renderNotice } from '@mailwarden/mime';
+import { renderNotice, spliceMessage } from '@mailwarden/mime';
 import type { Logger } from '@mailwarden/log';
 import { metrics } from '@mailwarden/observability';
-import { decide, describeRemoval } from './decide.js';
+import { decide, describeRemoval, removedName } from './decide.js';
 
 export interface FinalizeDeps {
   bus: Bus;
@@ -27,35 +14,43 @@ export interface FinalizeDeps {
 }
 
 /**
- * All verdicts of `ref` are in: apply the policy, rebuild when something goes, and tell the gateway.
+ * A message's verdict is in: apply the policy, rebuild when something goes (each removed part
+ * replaced in place by its byte range, every other byte kept), and tell the gateway.
  * Idempotent, so a verdict redelivered after a crash, or two reassemblers finishing together, is harmless.
+ * The rebuild checks that raw.eml is the message the part map was made from (size and sha256):
+ * a mismatch fails it, and the message is never delivered as if clean.
  */
-export async function finalize(deps: FinalizeDeps, ref: string, verdicts: Verdict[]): Promise<ScanResult> {
+export async function finalize(deps: FinalizeDeps, verdict: MessageVerdict): Promise<ScanResult> {
   const { bus, store, log } = deps;
-  const envMsg = await bus.jsm.direct.getMessage(Streams.envelopes, { last_by_subj: Subjects.envelope(ref) });
-  if (!envMsg) throw new Error(`envelope of ${ref} not found`);
-  const envelope = decode(Envelope, envMsg.data);
+  const { envelope } = verdict;
+  const ref = envelope.ref;
   const policy = deps.policy.policy;
-  const decision = decide(envelope, verdicts, policy);
+  const decision = decide(verdict, policy);
 
   let result: ScanResult;
-  if (decision.kind === 'tempfail') {
-    result = { ref, outcome: 'tempfail', removed: [], subjectPrefixed: false, error: decision.error };
+  if (decision.kind === 'tempfail' || decision.kind === 'reject') {
+    result = { ref, outcome: decision.kind, removed: [], subjectPrefixed: false, error: decision.error };
   } else if (!decision.removed.length) {
     // Nothing removed: the original bytes are delivered as they came.
     result = { ref, outcome: 'deliver', key: envelope.rawKey, size: envelope.rawSize, removed: [], subjectPrefixed: false };
   } else {
     const date = new Date().toUTCString();
-    const replace = new Map(
-      decision.removed.map((r) => {
-        const filename = r.filename ?? `part-${r.part}`;
-        return [r.part, { noticeText: renderNotice(policy.notice.template, { filename, reason: describeRemoval(r), date, ref }), noticeFilename: `${filename}.removed.txt` }];
-      }),
-    );
+    const replace = decision.removed.map((r) => {
+      const filename = removedName(r);
+      return {
+        kind: r.node.kind,
+        range: r.node.range,
+        headerEnd: r.node.headerEnd,
+        noticeText: renderNotice(policy.notice.template, { filename, reason: describeRemoval(r), date, ref }),
+        noticeFilename: `${(r.filename ?? `part-${r.part}`).replace(/[\\/]/g, '_')}.removed.txt`,
+      };
+    });
     const prefix = policy.subjectPrefix.enabled ? policy.subjectPrefix.text : undefined;
     const source = await store.get(envelope.rawKey);
-    const { size } = await store.put(ObjectKeys.rebuilt(ref), rebuildMessage(source, { replace, ...(prefix ? { subjectPrefix: prefix } : {}) }));
-    result = { ref, outcome: 'deliver', key: ObjectKeys.rebuilt(ref), size, removed: decision.removed, subjectPrefixed: !!prefix };
+    const rebuilt = spliceMessage(source, { size: envelope.rawSize, sha256: envelope.rawSha256, rootHeader: verdict.rootHeader, replace, ...(prefix ? { subjectPrefix: prefix } : {}) });
+    const { size } = await store.put(ObjectKeys.rebuilt(ref), rebuilt);
+    const removed: RemovedPart[] = decision.removed.map(({ node: _node, ...r }) => r);
+    result = { ref, outcome: 'deliver', key: ObjectKeys.rebuilt(ref), size, removed, subjectPrefixed: !!prefix };
   }
   await bus.js.publish(Subjects.result(ref), JSON.stringify(result), { msgID: `result-${ref}` });
   for (const r of result.removed) metrics.removedAttachments.inc({ reason: r.kind === 'infected' ? 'infected' : (r.reason ?? 'corrupt') });
@@ -63,12 +58,13 @@ export async function finalize(deps: FinalizeDeps, ref: string, verdicts: Verdic
     { event: 'message.finalized', ref, outcome: result.outcome, removed: result.removed.length, policyVersion: deps.policy.version, error: result.error },
     `message ${result.outcome}${result.removed.length ? `, ${result.removed.length} part(s) removed` : ''}`,
   );
-  await publishEvents(bus, envelope, verdicts, result).catch(() => undefined);
+  await publishEvents(bus, verdict, result).catch(() => undefined);
   return result;
 }
 
 /** Activity for the config service; msgIDs make a message finalised twice count once. */
-async function publishEvents(bus: Bus, envelope: Envelope, verdicts: Verdict[], result: ScanResult): Promise<void> {
+async function publishEvents(bus: Bus, verdict: MessageVerdict, result: ScanResult): Promise<void> {
+  const { envelope } = verdict;
   const base = {
     ref: envelope.ref,
     time: new Date().toISOString(),
@@ -76,25 +72,26 @@ async function publishEvents(bus: Bus, envelope: Envelope, verdicts: Verdict[], 
     direction: envelope.direction,
     sender: envelope.mailFrom,
     recipients: envelope.rcptTo,
-    ...(envelope.subject !== undefined ? { subject: envelope.subject } : {}),
+    ...(verdict.subject !== undefined ? { subject: verdict.subject } : {}),
   };
-  const scanned: ScannedEvent = { kind: 'scanned', ...base, parts: verdicts.length, outcome: result.outcome };
+  const scanned: ScannedEvent = { kind: 'scanned', ...base, parts: verdict.parts.length, outcome: result.outcome };
   const publishing = [bus.js.publish(Subjects.event('scanned'), JSON.stringify(scanned), { msgID: `event-${envelope.ref}-scanned` })];
-  for (const v of verdicts) {
+  const findings = verdict.outcome === 'error' ? [{ path: 'message', filename: undefined, verdict: { kind: 'error' as const, detail: verdict.error } }] : verdict.parts;
+  for (const p of findings) {
+    const v = p.verdict;
     if (v.kind === 'clean') continue;
-    const removed = result.removed.some((r) => r.part === v.part);
-    const file = envelope.parts[v.part]?.filename;
+    const removed = result.removed.some((r) => r.part === p.path || p.path.startsWith(`${r.part}.`));
     const event = {
       kind: v.kind,
       verdict: v.kind,
       ...base,
-      part: v.part,
-      ...(file ? { file } : {}),
+      part: p.path,
+      ...(p.filename ? { file: p.filename } : {}),
       ...(v.detail ? { detail: v.detail } : {}),
-      ...(v.reason ? { reason: v.reason } : {}),
+      ...('reason' in v && v.reason ? { reason: v.reason } : {}),
       action: removed ? 'removed' : v.kind === 'error' ? 'tempfail' : 'delivered',
     } as InfectedEvent | UnscannableEvent | ScanErrorEvent;
-    publishing.push(bus.js.publish(Subjects.event(v.kind), JSON.stringify(event), { msgID: `event-${envelope.ref}-${v.part}` }));
+    publishing.push(bus.js.publish(Subjects.event(v.kind), JSON.stringify(event), { msgID: `event-${envelope.ref}-${p.path}` }));
   }
   await Promise.all(publishing);
 }

@@ -2,9 +2,9 @@ import { readSettings, parseInteger } from '@mailwarden/config';
 import { createLogger } from '@mailwarden/log';
 import { PolicyStore, PolicyWatcher, connectBus, ensureTopology, natsReady, runWorkLoop } from '@mailwarden/bus';
 import { MinioStore } from '@mailwarden/storage';
-import { Buckets, Consumers, Streams } from '@mailwarden/contracts';
+import { Consumers, Streams } from '@mailwarden/contracts';
 import { metrics, startOpsServer } from '@mailwarden/observability';
-import { handleVerdict } from './join.js';
+import { handleVerdict } from './handle-verdict.js';
 
 const log = createLogger('reassembler');
 const env = readSettings();
@@ -13,7 +13,6 @@ await ensureTopology(bus.jsm, bus.kvm);
 const store = MinioStore.fromSettings(env);
 const stop = new AbortController();
 const policy = await PolicyWatcher.start(await PolicyStore.open(bus.kvm), log, stop.signal);
-const joins = await bus.kvm.open(Buckets.joins);
 
 const ops = await startOpsServer({
   listen: env.OPS_LISTEN,
@@ -26,7 +25,7 @@ metrics.trackPendingJobs('verdicts', async () => (await bus.jsm.consumers.info(S
 const done = runWorkLoop({
   consumer: () => bus.js.consumers.get(Streams.verdicts, Consumers.reassemblers),
   concurrency: parseInteger(env.REASSEMBLER_CONCURRENCY, 'REASSEMBLER_CONCURRENCY', 1),
-  handle: (msg) => handleVerdict({ bus, store, policy, log, joins }, msg),
+  handle: (msg) => handleVerdict({ bus, store, policy, log }, msg),
   log,
   signal: stop.signal,
 });

@@ -31,7 +31,25 @@ const stop = new AbortController();
 const done = runWorkLoop({
   consumer: () => bus.js.consumers.get(Streams.jobs, Consumers.scanners),
   concurrency: parseInteger(env.SCANNER_CONCURRENCY, 'SCANNER_CONCURRENCY', 1),
-  handle: (msg) => handleJob({ bus, store, clamd, log, cache }, msg),
+  handle: (msg) =>
+    handleJob(
+      {
+        bus,
+        store,
+        clamd,
+        log,
+        cache,
+        checkArchive,
+        concurrency: parseInteger(env.SCANNER_PART_CONCURRENCY, 'SCANNER_PART_CONCURRENCY', 1),
+        inMemoryBytes: parseInteger(env.SCANNER_MEMORY_BYTES, 'SCANNER_MEMORY_BYTES', 1),
+        limits: {
+          maxParts: parseInteger(env.ANALYSIS_MAX_PARTS, 'ANALYSIS_MAX_PARTS', 1),
+          maxDepth: parseInteger(env.ANALYSIS_MAX_DEPTH, 'ANALYSIS_MAX_DEPTH', 1),
+          maxHeaderBytes: parseInteger(env.ANALYSIS_MAX_HEADER_BYTES, 'ANALYSIS_MAX_HEADER_BYTES', 1),
+        },
+      },
+      msg,
+    ),
   log,
   signal: stop.signal,
 });

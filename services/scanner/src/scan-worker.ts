@@ -1,11 +1,13 @@
 import type { JsMsg } from '@nats-io/jetstream';
-import { ScanJob, Subjects, decode, type Verdict } from '@mailwarden/contracts';
+import { Envelope, Subjects, decode, type MessageVerdict, type PartVerdict } from '@mailwarden/contracts';
 import { SCANNER_MAX_DELIVER, type Bus } from '@mailwarden/bus';
 import type { ObjectStore } from '@mailwarden/storage';
 import type { ClamdClient } from '@mailwarden/clamd';
 import type { Logger } from '@mailwarden/log';
 import { metrics } from '@mailwarden/observability';
+import { AnalysisLimitError, MemorySource, analyzeMessage, type AnalysisLimits, type ByteSource, type CheckArchive, type ScanContent } from '@mailwarden/analysis';
 import type { ScanCache } from './scan-cache.js';
+import { RangeSource } from './range-source.js';
 
 export interface ScanWorkerDeps {
   bus: Bus;
@@ -14,63 +16,72 @@ export interface ScanWorkerDeps {
   log: Logger;
   /** Identical content is scanned once per signature version (see scan-cache.ts). */
   cache?: Pick<ScanCache, 'scan'>;
+  checkArchive?: CheckArchive;
+  /** Messages up to this size are read into memory in one GET; larger ones are read by range. Default 16 MB. */
+  inMemoryBytes?: number;
+  /** Contents of one message scanned at once. Default 4. */
+  concurrency?: number;
+  limits?: Partial<AnalysisLimits>;
 }
 
+const DEFAULT_IN_MEMORY = 16 * 1024 * 1024;
+
 /**
- * Handles one job: stream the part from S3 into clamd, publish the verdict, then ack.
+ * Handles one job (one message): read raw.eml once, derive and scan every content a client
+ * could open (libs/analysis), publish one verdict with the part map, then ack.
  * A transient failure is retried on a later delivery (possibly another worker); after the last
  * delivery the verdict is `error`, which the reassembler turns into a temporary failure — never "clean".
+ * A message over the analysis limits is `rejected` (a permanent, policy refusal).
  */
 export async function handleJob(deps: ScanWorkerDeps, msg: JsMsg): Promise<void> {
-  let job: ScanJob;
+  let envelope: Envelope;
   try {
-    job = decode(ScanJob, msg.data);
+    envelope = decode(Envelope, msg.data);
   } catch (err) {
     deps.log.error({ event: 'job.poison', subject: msg.subject, err }, 'undecodable scan job dropped');
     msg.term();
     return;
   }
-  const log = deps.log.child({ ref: job.ref, part: job.part });
+  const log = deps.log.child({ ref: envelope.ref });
   const keepAlive = setInterval(() => msg.working(), 5000);
+  const started = Date.now();
   try {
-    const started = Date.now();
-    const scan = async () => {
-      // Only real engine scans are timed: cache hits would flatten the latency histogram.
-      const end = metrics.scanDuration.startTimer();
-      try {
-        return await deps.clamd.scan(() => deps.store.get(job.key));
-      } finally {
-        end();
-      }
-    };
-    const { outcome, source } = deps.cache ? await deps.cache.scan(job.sha256, scan) : { outcome: await scan(), source: 'scan' };
-    const verdict: Verdict = {
-      ref: job.ref,
-      part: job.part,
-      parts: job.parts,
-      kind: outcome.kind,
-      ...(outcome.kind !== 'clean' ? { detail: outcome.signature } : {}),
-      ...(outcome.kind === 'unscannable' ? { reason: outcome.reason } : {}),
-      engine: outcome.engine,
-      scannedAt: new Date().toISOString(),
-    };
+    let verdict: MessageVerdict;
+    try {
+      const source = await openSource(deps, envelope);
+      const analysis = await analyzeMessage(source, {
+        scan: scanWith(deps),
+        ...(deps.checkArchive ? { checkArchive: deps.checkArchive } : {}),
+        concurrency: deps.concurrency ?? 4,
+        ...(deps.limits ? { limits: deps.limits } : {}),
+      });
+      verdict = { envelope, outcome: 'scanned', ...analysis, scannedAt: new Date().toISOString() };
+    } catch (err) {
+      if (!(err instanceof AnalysisLimitError)) throw err;
+      log.warn({ event: 'message.rejected', err: err.message }, 'message over the analysis limits');
+      verdict = { envelope, outcome: 'rejected', error: err.message, rootHeader: { start: 0, end: 0 }, parts: [], scans: 0, scannedAt: new Date().toISOString() };
+    }
     await publishVerdict(deps.bus, verdict);
     msg.ack();
-    metrics.verdicts.inc({ kind: verdict.kind });
-    const event = source === 'scan' ? 'part.scanned' : 'part.cache_hit';
-    log.info({ event, verdict: verdict.kind, detail: verdict.detail, ms: Date.now() - started, size: job.size, sha256: job.sha256, ...(source !== 'scan' ? { source } : {}) }, `part ${job.part} ${verdict.kind}`);
+    for (const p of verdict.parts) if (p.kind !== 'container') metrics.verdicts.inc({ kind: p.verdict.kind });
+    metrics.parts.inc({ protocol: envelope.protocol }, verdict.parts.length);
+    const found = verdict.parts.filter((p) => p.verdict.kind !== 'clean');
+    log.info(
+      { event: 'message.analysed', outcome: verdict.outcome, parts: verdict.parts.length, scans: verdict.scans, findings: found.map((p) => ({ part: p.path, verdict: p.verdict.kind, detail: p.verdict.detail, source: p.verdict.source })), ms: Date.now() - started, size: envelope.rawSize },
+      `message ${verdict.outcome}: ${verdict.parts.length} parts, ${verdict.scans} scans, ${found.length} findings`,
+    );
   } catch (err) {
     const attempt = msg.info.deliveryCount;
     if (attempt < SCANNER_MAX_DELIVER) {
-      log.warn({ event: 'part.retry', attempt, err: (err as Error).message }, 'scan failed, will retry');
+      log.warn({ event: 'message.retry', attempt, err: (err as Error).message }, 'analysis failed, will retry');
       msg.nak(500 * attempt);
       return;
     }
-    log.error({ event: 'part.error', attempt, err: (err as Error).message }, 'scan failed for good');
+    log.error({ event: 'message.error', attempt, err: (err as Error).message }, 'analysis failed for good');
     metrics.errors.inc({ service: 'scanner', kind: (err as Error).name === 'ClamdError' ? 'clamd' : (err as Error).name === 'StorageError' ? 's3' : 'internal' });
     metrics.verdicts.inc({ kind: 'error' });
     try {
-      await publishVerdict(deps.bus, { ref: job.ref, part: job.part, parts: job.parts, kind: 'error', detail: (err as Error).message, scannedAt: new Date().toISOString() });
+      await publishVerdict(deps.bus, { envelope, outcome: 'error', error: (err as Error).message, rootHeader: { start: 0, end: 0 }, parts: [], scans: 0, scannedAt: new Date().toISOString() });
       msg.ack();
     } catch {
       msg.nak(1000);
@@ -80,6 +91,39 @@ export async function handleJob(deps: ScanWorkerDeps, msg: JsMsg): Promise<void>
   }
 }
 
-async function publishVerdict(bus: Bus, v: Verdict): Promise<void> {
-  await bus.js.publish(Subjects.verdict(v.ref, v.part), JSON.stringify(v), { msgID: `verdict-${v.ref}-${v.part}` });
+/** One GET for a message that fits in memory (the common case), ranged reads for a large one. */
+async function openSource(deps: ScanWorkerDeps, envelope: Envelope): Promise<ByteSource> {
+  if (envelope.rawSize > (deps.inMemoryBytes ?? DEFAULT_IN_MEMORY)) return new RangeSource(deps.store, envelope.rawKey, envelope.rawSize);
+  const chunks: Buffer[] = [];
+  for await (const c of await deps.store.get(envelope.rawKey)) chunks.push(c as Buffer);
+  const bytes = Buffer.concat(chunks);
+  if (bytes.length !== envelope.rawSize) throw new Error(`raw.eml is ${bytes.length} bytes, the envelope says ${envelope.rawSize}`);
+  return new MemorySource(bytes);
+}
+
+/** The engine port of the analysis: the scan cache in front of clamd; an engine failure throws (retry). */
+function scanWith(deps: ScanWorkerDeps): ScanContent {
+  return async (content) => {
+    const scan = async () => {
+      // Only real engine scans are timed: cache hits would flatten the latency histogram.
+      const end = metrics.scanDuration.startTimer();
+      try {
+        return await deps.clamd.scan(async () => content.open());
+      } finally {
+        end();
+      }
+    };
+    const { outcome } = deps.cache ? await deps.cache.scan(content.sha256, scan) : { outcome: await scan() };
+    const verdict: PartVerdict = {
+      kind: outcome.kind,
+      ...(outcome.kind !== 'clean' ? { detail: outcome.signature } : {}),
+      ...(outcome.kind === 'unscannable' ? { reason: outcome.reason } : {}),
+      engine: outcome.engine,
+    };
+    return verdict;
+  };
+}
+
+async function publishVerdict(bus: Bus, v: MessageVerdict): Promise<void> {
+  await bus.js.publish(Subjects.verdict(v.envelope.ref), JSON.stringify(v), { msgID: `verdict-${v.envelope.ref}` });
 }

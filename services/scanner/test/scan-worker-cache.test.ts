@@ -1,6 +1,6 @@
 /**
  * handleJob with the scan cache: jobs pulled from the real MW_JOBS work queue (nats-server),
- * parts from an in-memory object store, verdicts read back from MW_VERDICTS; a fake clamd counts
+ * messages from an in-memory object store, verdicts read back from MW_VERDICTS; a fake clamd counts
  * the scans. A mass mailing (the same attachment in many messages) costs one scan.
  */
 import assert from 'node:assert/strict';
@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { connectBus, ensureTopology, type Bus } from '@mailwarden/bus';
 import { ClamdClient } from '@mailwarden/clamd';
-import { Consumers, Streams, Subjects, Verdict, decode, type ScanJob } from '@mailwarden/contracts';
+import { Consumers, MessageVerdict, Streams, Subjects, decode, type Envelope } from '@mailwarden/contracts';
 import { createLogger } from '@mailwarden/log';
 import { startNats, type RunningNats } from '@mailwarden/local-stack';
 import type { ObjectStore } from '@mailwarden/storage';
@@ -34,6 +34,14 @@ class MemoryStore implements ObjectStore {
     const b = this.objects.get(key);
     if (!b) throw new Error(`no object ${key}`);
     return Readable.from([b]);
+  }
+  async getRange(key: string, start: number, end: number): Promise<Readable> {
+    return Readable.from([(await this.bytes(key)).subarray(start, end)]);
+  }
+  private async bytes(key: string): Promise<Buffer> {
+    const b = this.objects.get(key);
+    if (!b) throw new Error(`no object ${key}`);
+    return b;
   }
   async stat(key: string): Promise<{ size: number }> {
     return { size: this.objects.get(key)?.length ?? 0 };
@@ -70,13 +78,33 @@ describe('handleJob with the scan cache', () => {
     try {
       fake.reply = (c) => (c.includes('INFECTED') ? { found: 'Mailwarden.Test.EICAR.UNOFFICIAL' } : 'OK');
       const attachment = Buffer.concat([randomBytes(4096), Buffer.from('INFECTED')]);
-      const sha256 = createHash('sha256').update(attachment).digest('hex');
       const refs = Array.from({ length: 20 }, (_, i) => `massmail${String(i).padStart(4, '0')}`);
       for (const ref of refs) {
-        const key = `msg/${ref}/part-0`;
-        store.objects.set(key, attachment);
-        const job: ScanJob = { ref, part: 0, parts: 1, key, size: attachment.length, sha256, filename: 'offer.pdf' };
-        await bus.js.publish(Subjects.job(ref, 0), JSON.stringify(job), { msgID: `job-${ref}-0` });
+        const raw = Buffer.from(
+          [
+            'From: a@example.com',
+            'To: b@example.com',
+            `Subject: offer ${ref}`,
+            'MIME-Version: 1.0',
+            'Content-Type: multipart/mixed; boundary="b"',
+            '',
+            '--b',
+            'Content-Type: text/plain',
+            '',
+            `Dear customer ${ref}`,
+            '--b',
+            'Content-Type: application/pdf; name="offer.pdf"',
+            'Content-Transfer-Encoding: base64',
+            '',
+            attachment.toString('base64').replace(/.{76}/g, '$&\r\n'),
+            '--b--',
+            '',
+          ].join('\r\n'),
+        );
+        const key = `msg/${ref}/raw.eml`;
+        store.objects.set(key, raw);
+        const job: Envelope = { ref, protocol: 'smtp', direction: 'inbound', receivedAt: new Date().toISOString(), mailFrom: 'a@example.com', rcptTo: ['b@example.com'], rawKey: key, rawSize: raw.length, rawSha256: createHash('sha256').update(raw).digest('hex') };
+        await bus.js.publish(Subjects.job(ref), JSON.stringify(job), { msgID: `job-${ref}` });
       }
       const consumer = await bus.js.consumers.get(Streams.jobs, Consumers.scanners);
       const batch = await consumer.fetch({ max_messages: refs.length, expires: 2000 });
@@ -88,23 +116,27 @@ describe('handleJob with the scan cache', () => {
       await Promise.all(handled);
       await cache.flush();
 
-      assert.equal(fake.scans, 1, 'one scan for the whole mailing');
-      assert.equal(cache.stats.misses, 1);
+      // one scan per unique text part, one for the attachment the whole mailing shares
+      assert.equal(fake.scans, refs.length + 1, 'the shared attachment is scanned once');
+      assert.equal(cache.stats.misses, refs.length + 1);
       assert.equal(cache.stats.hits + cache.stats.coalesced, refs.length - 1);
 
       const verdicts = await bus.js.consumers.get(Streams.verdicts, Consumers.reassemblers);
-      const seen = new Map<string, Verdict>();
+      const seen = new Map<string, MessageVerdict>();
       const vbatch = await verdicts.fetch({ max_messages: refs.length, expires: 2000 });
       for await (const m of vbatch) {
-        const v = decode(Verdict, m.data);
-        seen.set(v.ref, v);
+        const v = decode(MessageVerdict, m.data);
+        seen.set(v.envelope.ref, v);
         m.ack();
         if (seen.size === refs.length) break;
       }
       assert.deepEqual([...seen.keys()].sort(), refs);
       for (const v of seen.values()) {
-        assert.equal(v.kind, 'infected');
-        assert.equal(v.detail, 'Mailwarden.Test.EICAR.UNOFFICIAL');
+        assert.equal(v.outcome, 'scanned');
+        const pdf = v.parts.find((p) => p.filename === 'offer.pdf');
+        assert.equal(pdf?.verdict.kind, 'infected');
+        assert.equal(pdf?.verdict.detail, 'Mailwarden.Test.EICAR.UNOFFICIAL');
+        assert.equal(v.parts.find((p) => p.path === '1.1')?.verdict.kind, 'clean');
       }
     } finally {
       cache.close();

@@ -2,7 +2,7 @@ import './enhanced-code-patch.js';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { Direction, Policy } from '@mailwarden/contracts';
 import { LineEndingCanonicalizer } from '@mailwarden/mime';
-import { TempFailError, newRef, type MessageScanner, type StoredMessage } from '@mailwarden/pipeline';
+import { PermFailError, TempFailError, newRef, type MessageScanner, type StoredMessage } from '@mailwarden/pipeline';
 import type { Logger } from '@mailwarden/log';
 import type { TlsMaterial } from '@mailwarden/tls';
 import { metrics } from '@mailwarden/observability';
@@ -228,6 +228,10 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
       if (err instanceof SmtpReplyError) throw err;
       if ((err as Error).name === 'NulByteError') {
         throw new SmtpReplyError(550, '5.6.0', 'Message contains a NUL byte; refused');
+      }
+      if (err instanceof PermFailError) {
+        opts.log.warn({ event: 'smtp.rejected', ref: err.ref, err: err.message }, 'message refused by policy limits');
+        throw new SmtpReplyError(554, '5.6.0', `Message refused: ${err.message} (ref ${err.ref})`);
       }
       if (err instanceof TempFailError) {
         opts.log.warn({ event: 'smtp.tempfail', ref: err.ref, err: err.message }, 'scan failed, temporary failure to client');

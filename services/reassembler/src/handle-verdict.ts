@@ -1,0 +1,38 @@
+import type { JsMsg } from '@nats-io/jetstream';
+import { MessageVerdict, Streams, Subjects, decode } from '@mailwarden/contracts';
+import type { FinalizeDeps } from './finalize.js';
+import { finalize } from './finalize.js';
+
+/** A verdict that keeps failing (raw.eml gone, say) is dropped after this many tries. */
+const MAX_VERDICT_ATTEMPTS = 30;
+
+/**
+ * One verdict per message (the scanner did the whole analysis): finalise it and ack only after
+ * the result is published. A redelivered verdict whose result already exists is acked and ignored;
+ * finalising twice is harmless anyway (the result is published with a msgID).
+ */
+export async function handleVerdict(deps: FinalizeDeps, msg: JsMsg): Promise<void> {
+  let verdict: MessageVerdict;
+  try {
+    verdict = decode(MessageVerdict, msg.data);
+  } catch (err) {
+    deps.log.error({ event: 'verdict.poison', subject: msg.subject, err }, 'undecodable verdict dropped');
+    msg.term();
+    return;
+  }
+  const ref = verdict.envelope.ref;
+  try {
+    const already = await deps.bus.jsm.direct.getMessage(Streams.results, { last_by_subj: Subjects.result(ref) }).catch(() => null);
+    if (!already) await finalize(deps, verdict);
+    msg.ack();
+  } catch (err) {
+    // The gateway's deadline turns the message into a 451, so the sender retries and nothing is lost.
+    if (msg.info.deliveryCount >= MAX_VERDICT_ATTEMPTS) {
+      deps.log.error({ event: 'verdict.dropped', ref, attempts: msg.info.deliveryCount, err: (err as Error).message }, 'verdict dropped after repeated failures');
+      msg.term();
+      return;
+    }
+    deps.log.warn({ event: 'verdict.retry', ref, err: (err as Error).message }, 'finalising failed, will retry');
+    msg.nak(1000);
+  }
+}

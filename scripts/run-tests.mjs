@@ -11,7 +11,7 @@ const dirs = [];
 for (const group of ['libs', 'services']) {
   for (const name of readdirSync(join(root, group))) dirs.push(join(root, group, name, 'dist', 'test'));
 }
-dirs.push(join(root, 'test', 'dist', 'e2e'));
+dirs.push(join(root, 'test', 'dist', 'evasion'), join(root, 'test', 'dist', 'e2e'));
 
 const only = process.argv.slice(2);
 const files = dirs

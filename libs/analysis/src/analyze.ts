@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { MessagePart, PartVerdict } from '@mailwarden/contracts';
 import { decodeSubject } from '@mailwarden/mime';
 import { MemorySource, type ByteSource } from './byte-source.js';
-import { looksBase64, scanBody } from './body-scan.js';
+import { looksBase64, scanBody, type BodyScan } from './body-scan.js';
 import { blockContent, bodyContent, hashStream, materialize, sha256, uuBodyContent, type Content } from './content.js';
 import { readHeaderBlock, values } from './header-block.js';
 import { AnalysisLimitError, DEFAULT_LIMITS, type AnalysisLimits } from './limits.js';
@@ -38,10 +38,14 @@ interface Owner {
   end: number;
   contentType: string;
   filename?: string;
+  /** A leaf whose body is shown as it is (no transfer encoding): parts of it can be regions. */
+  raw?: boolean;
   size?: number;
   sha256?: string;
   verdict?: PartVerdict;
 }
+
+type OwnerOf = (start: number, end: number) => string;
 
 const SEVERITY: Record<PartVerdict['kind'], number> = { clean: 0, unscannable: 1, infected: 2, error: 3 };
 
@@ -101,7 +105,8 @@ class Analyzer {
 
   /** The main reading's nodes and regions become the part map. */
   private index(e: MimeEntity): void {
-    this.addOwner({ path: e.path, kind: e.kind, start: e.start, headerEnd: e.headerEnd, end: e.end, contentType: e.contentType, ...(e.filename ? { filename: e.filename } : {}) });
+    const raw = e.kind === 'leaf' && e.decodings.every((d) => d === 'identity');
+    this.addOwner({ path: e.path, kind: e.kind, start: e.start, headerEnd: e.headerEnd, end: e.end, contentType: e.contentType, ...(e.filename ? { filename: e.filename } : {}), ...(raw ? { raw } : {}) });
     for (const r of e.regions) this.addOwner({ path: r.path, kind: 'region', start: r.start, headerEnd: r.start, end: r.end, contentType: 'text/plain' });
     for (const c of e.children) this.index(c);
   }
@@ -124,7 +129,7 @@ class Analyzer {
   }
 
   /** Queues every content of `e` (any reading); `ownerOf` maps source ranges to part-map paths. */
-  private async derive(source: ByteSource, e: MimeEntity, ownerOf: (s: number, e: number) => string, depth: number, main: boolean): Promise<void> {
+  private async derive(source: ByteSource, e: MimeEntity, ownerOf: OwnerOf, depth: number, main: boolean): Promise<void> {
     if (e.kind === 'leaf') await this.deriveLeaf(source, e, ownerOf, depth, main);
     for (const c of e.children) await this.derive(source, c, ownerOf, depth, main);
     for (const r of e.regions) await this.deriveText(source, r.start, r.end, main ? () => r.path : ownerOf, depth, `text of ${r.path.split('.').pop()}`, main);
@@ -139,14 +144,16 @@ class Analyzer {
     }
   }
 
-  private async deriveAlternate(source: ByteSource, alt: AlternateSplit, ownerOf: (s: number, e: number) => string, depth: number): Promise<void> {
-    const key = `${alt.start}:${alt.end}:${alt.boundary}:${alt.ignoreClose}:${source === this.source ? 'raw' : 'nested'}`;
+  private async deriveAlternate(source: ByteSource, alt: AlternateSplit, ownerOf: OwnerOf, depth: number): Promise<void> {
+    const key = `${alt.start}:${alt.end}:${alt.boundary}:${alt.ignoreClose}:${alt.caseInsensitive ?? false}:${source === this.source ? 'raw' : 'nested'}`;
     if (this.splits.has(key)) return;
     this.splits.add(key);
     if (this.splits.size > this.limits.maxParts) throw new AnalysisLimitError('too many ambiguous MIME structures');
-    const split = await splitBody(source, alt.start, alt.end, alt.boundary, alt.ignoreClose);
+    const split = await splitBody(source, alt.start, alt.end, alt.boundary, alt.ignoreClose, alt.caseInsensitive);
     const ctx = this.ctx(source);
     for (const part of split.parts) {
+      // the same bytes as a node of the main reading parse the same way: already derived
+      if (source === this.source && this.owners.some((o) => o.kind !== 'region' && o.start === part.start && o.end === part.end)) continue;
       const entity = await parseEntity(ctx, part.start, part.end, 'alt', depth + 1, alt.defaultType);
       await this.derive(source, entity, ownerOf, depth + 1, false);
     }
@@ -154,51 +161,71 @@ class Analyzer {
   }
 
   /** A leaf: its body under every transfer-encoding reading, and what hides in its text. */
-  private async deriveLeaf(source: ByteSource, e: MimeEntity, ownerOf: (s: number, e: number) => string, depth: number, main: boolean): Promise<void> {
-    const owner = main ? e.path : ownerOf(e.start, e.end);
-    const scan = await scanBody(source, e.headerEnd, e.end);
-    const decodings = new Set<string>(e.decodings);
+  private async deriveLeaf(source: ByteSource, e: MimeEntity, ownerOf: OwnerOf, depth: number, main: boolean): Promise<void> {
+    const owner = main ? e.path : this.altOwner(source, e, ownerOf);
+    const raw = e.decodings.every((d) => d === 'identity');
+    // blocks and base64 runs in text a client shows as it is: removable on their own in a raw body
+    const blockOwner: OwnerOf = raw && main && source === this.source ? (s, en) => this.region(`${e.path}.r${s}`, s, en) : () => owner;
+    await this.deriveBody(source, e.headerEnd, e.end, e.decodings, owner, blockOwner, depth, main);
+    // a line of blanks (or a line that is no header) ends the header block for lenient parsers
+    for (const at of [e.header.blankAt, e.header.malformedAt]) {
+      if (at !== undefined && at < e.end && at !== e.headerEnd) await this.deriveBody(source, at, e.end, e.decodings, owner, () => owner, depth, false);
+    }
+  }
+
+  /**
+   * An alternative reading's leaf: owned by the smallest node of the main reading that holds it;
+   * when that is a raw text leaf of the main reading, the alternative part is a region of it
+   * (removable without the text around it).
+   */
+  private altOwner(source: ByteSource, e: MimeEntity, ownerOf: OwnerOf): string {
+    const path = ownerOf(e.start, e.end);
+    const holder = source === this.source ? this.byPath.get(path) : undefined;
+    if (holder?.kind === 'leaf' && holder.raw && e.start >= holder.headerEnd) return this.region(`${holder.path}.r${e.start}`, e.start, e.end);
+    return path;
+  }
+
+  private async deriveBody(source: ByteSource, start: number, end: number, declared: string[], owner: string, blockOwner: OwnerOf, depth: number, main: boolean): Promise<void> {
+    const scan = await scanBody(source, start, end);
+    const decodings = new Set<string>(declared);
     if (looksBase64(scan)) decodings.add('base64');
     if (scan.qpHints > 0 && decodings.has('identity')) decodings.add('qp');
     if (decodings.has('base64') && scan.midPadding) decodings.add('base64-ignore-padding');
-    const size = e.end - e.headerEnd;
+    const size = end - start;
     let first = true;
     for (const d of decodings) {
       const isMain = main && first;
       first = false;
       if (d === 'uu') {
-        if (!scan.blocks.length) this.push({ owner, label: 'uuencoded body', estimate: size, open: uuBodyContent(source, e.headerEnd, e.end), depth, decoded: true, ...(isMain ? { main: true } : {}) });
-        else if (isMain) this.push({ owner, label: 'body', estimate: size, open: bodyContent(source, e.headerEnd, e.end, 'identity'), depth, main: true });
+        if (!scan.blocks.length) this.push({ owner, label: 'uuencoded body', estimate: size, open: uuBodyContent(source, start, end), depth, decoded: true, ...(isMain ? { main: true } : {}) });
+        else if (isMain) this.push({ owner, label: 'body', estimate: size, open: bodyContent(source, start, end, 'identity'), depth, main: true });
         continue;
       }
-      const label = d === 'identity' ? 'body' : `body decoded as ${d}${e.decodings.includes(d as never) ? '' : ' (not what its header says)'}`;
-      this.push({ owner, label, estimate: size, open: bodyContent(source, e.headerEnd, e.end, d as 'identity'), depth, ...(d !== 'identity' ? { decoded: true } : {}), ...(isMain ? { main: true } : {}) });
+      const label = d === 'identity' ? 'body' : `body decoded as ${d}${declared.includes(d) ? '' : ' (not what its header says)'}`;
+      this.push({ owner, label, estimate: size, open: bodyContent(source, start, end, d as 'identity'), depth, ...(d !== 'identity' ? { decoded: true } : {}), ...(isMain ? { main: true } : {}) });
     }
-    // blocks and base64 runs in text a client shows as it is: removable on their own when the body is raw
-    const raw = e.decodings.every((d) => d === 'identity');
-    this.deriveBlocks(source, scan, e, raw && main ? e.path : undefined, owner, depth);
+    this.deriveBlocks(source, scan, start, end, blockOwner, depth);
   }
 
   /** Preamble, epilogue or any text region: raw, and whatever encodings hide inside. */
-  private async deriveText(source: ByteSource, start: number, end: number, ownerOf: (s: number, e: number) => string, depth: number, label: string, main: boolean): Promise<void> {
+  private async deriveText(source: ByteSource, start: number, end: number, ownerOf: OwnerOf, depth: number, label: string, main: boolean): Promise<void> {
     const scan = await scanBody(source, start, end);
     if (scan.b64Bytes + scan.otherBytes === 0 && !scan.blocks.length) return;
     const owner = ownerOf(start, end);
     this.push({ owner, label, estimate: end - start, open: bodyContent(source, start, end, 'identity'), depth });
     if (looksBase64(scan)) this.push({ owner, label: `${label} decoded as base64`, estimate: end - start, open: bodyContent(source, start, end, 'base64'), depth, decoded: true });
-    this.deriveBlocks(source, scan, { start, end, path: owner }, main ? owner : undefined, owner, depth);
+    const blockOwner: OwnerOf = main && source === this.source ? (s, e) => this.region(`${owner}.r${s}`, s, e) : ownerOf;
+    this.deriveBlocks(source, scan, start, end, blockOwner, depth);
   }
 
-  private deriveBlocks(source: ByteSource, scan: Awaited<ReturnType<typeof scanBody>>, e: { start: number; end: number; path: string }, regionParent: string | undefined, owner: string, depth: number): void {
-    let n = 0;
+  /** Encoded blocks and base64 runs inside a text, each owned by `ownerOf` of its own range. */
+  private deriveBlocks(source: ByteSource, scan: BodyScan, start: number, end: number, ownerOf: OwnerOf, depth: number): void {
     for (const block of scan.blocks) {
-      const own = regionParent && source === this.source ? this.region(`${regionParent}.block${++n}`, block.start, block.end) : owner;
-      this.push({ owner: own, label: `${block.kind === 'uu' ? 'uuencoded' : block.kind === 'yenc' ? 'yEnc' : 'begin-base64'} block`, estimate: block.end - block.start, open: blockContent(source, block), depth, decoded: true });
+      this.push({ owner: ownerOf(block.start, block.end), label: `${block.kind === 'uu' ? 'uuencoded' : block.kind === 'yenc' ? 'yEnc' : 'begin-base64'} block`, estimate: block.end - block.start, open: blockContent(source, block), depth, decoded: true });
     }
     for (const run of scan.runs) {
-      if (run.start <= e.start && run.end >= e.end) continue;
-      const own = regionParent && source === this.source ? this.region(`${regionParent}.run${++n}`, run.start, run.end) : owner;
-      this.push({ owner: own, label: 'base64 lines in text', estimate: run.end - run.start, open: bodyContent(source, run.start, run.end, 'base64'), depth, decoded: true });
+      if (run.start <= start && run.end >= end) continue;
+      this.push({ owner: ownerOf(run.start, run.end), label: 'base64 lines in text', estimate: run.end - run.start, open: bodyContent(source, run.start, run.end, 'base64'), depth, decoded: true });
     }
   }
 
@@ -207,6 +234,7 @@ class Analyzer {
   }
 
   private push(c: Content): void {
+    if (process.env.MW_DEBUG_ANALYSIS) console.error("push", c.owner, c.label, c.depth);
     if (++this.contents > this.limits.maxContents) throw new AnalysisLimitError(`more than ${this.limits.maxContents} contents to scan`);
     if (c.depth > this.limits.maxDepth) throw new AnalysisLimitError(`contents nested deeper than ${this.limits.maxDepth}`);
     this.queue.push(c);
@@ -260,7 +288,7 @@ class Analyzer {
     }
     if (c.decoded && looksLikeText(bytes)) {
       const scan = await scanBody(nested, 0, bytes.length);
-      this.deriveBlocks(nested, scan, { start: 0, end: bytes.length, path: c.owner }, undefined, c.owner, c.depth + 1);
+      this.deriveBlocks(nested, scan, 0, bytes.length, () => c.owner, c.depth + 1);
       if (c.label.startsWith('body') && looksBase64(scan) && scan.runs.length !== 1) {
         this.push({ owner: c.owner, label: `${c.label}, then as base64`, estimate: bytes.length, open: bodyContent(nested, 0, bytes.length, 'base64'), depth: c.depth + 1, decoded: true });
       }

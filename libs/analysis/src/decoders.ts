@@ -3,9 +3,6 @@ import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 /** base64 alphabet value of each byte, -1 for anything else (whitespace and junk are skipped). */
 const B64 = new Int16Array(256).fill(-1);
 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.split('').forEach((c, i) => (B64[c.charCodeAt(0)] = i));
-// URL-safe alphabet too: some decoders accept it
-B64['-'.charCodeAt(0)] = 62;
-B64['_'.charCodeAt(0)] = 63;
 const PAD = 0x3d;
 
 /**

@@ -15,6 +15,8 @@ export interface HeaderBlock {
   bodyStart: number;
   /** A line that is neither a field nor a continuation, if any: strict parsers (Python's email) end the header there. */
   malformedAt?: number;
+  /** After a line of blanks read as a continuation: lenient parsers take that line for the empty line, the body starting here. */
+  blankAt?: number;
 }
 
 const FIELD = /^([\x21-\x39\x3b-\x7e]+)[ \t]*:/;
@@ -23,6 +25,7 @@ const FIELD = /^([\x21-\x39\x3b-\x7e]+)[ \t]*:/;
 export async function readHeaderBlock(source: ByteSource, start: number, end: number, maxBytes: number): Promise<HeaderBlock> {
   const fields: HeaderField[] = [];
   let malformedAt: number | undefined;
+  let blankAt: number | undefined;
   let current: { name: string; parts: string[] } | undefined;
   const flush = (): void => {
     if (current) fields.push({ name: current.name, value: current.parts.join('').replace(/^[ \t]+/, '') });
@@ -32,10 +35,11 @@ export async function readHeaderBlock(source: ByteSource, start: number, end: nu
     if (line.next - start > maxBytes) throw new AnalysisLimitError(`a header block over ${maxBytes} bytes`);
     if (line.end === line.start) {
       flush();
-      return { fields, bodyStart: line.next, ...(malformedAt !== undefined ? { malformedAt } : {}) };
+      return { fields, bodyStart: line.next, ...(malformedAt !== undefined ? { malformedAt } : {}), ...(blankAt !== undefined ? { blankAt } : {}) };
     }
     const text = line.text.toString('latin1');
     if ((text[0] === ' ' || text[0] === '\t') && current) {
+      if (!text.trim()) blankAt ??= line.next;
       current.parts.push(text);
       continue;
     }
@@ -49,7 +53,7 @@ export async function readHeaderBlock(source: ByteSource, start: number, end: nu
     current = { name: m[1]!.toLowerCase(), parts: [text.slice(m[0].length)] };
   }
   flush();
-  return { fields, bodyStart: end, ...(malformedAt !== undefined ? { malformedAt } : {}) };
+  return { fields, bodyStart: end, ...(malformedAt !== undefined ? { malformedAt } : {}), ...(blankAt !== undefined ? { blankAt } : {}) };
 }
 
 export function values(block: HeaderBlock, name: string): string[] {

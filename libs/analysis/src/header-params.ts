@@ -78,6 +78,15 @@ export function boundaryReadings(value: string): string[] {
   } catch {
     // unparseable: the readings above stand
   }
+  // encoded-words are not allowed in parameters (RFC 2047 §5), yet some parsers decode them
+  for (const b of [...out]) {
+    if (!b.includes('=?')) continue;
+    try {
+      add(libmime.decodeWords(b));
+    } catch {
+      // not decodable
+    }
+  }
   return out;
 }
 

@@ -35,6 +35,8 @@ export interface AlternateSplit {
   boundary: string;
   /** Go on splitting after a close delimiter (parsers that ignore it). */
   ignoreClose: boolean;
+  /** Match delimiter lines whatever their case (ClamAV does). */
+  caseInsensitive?: boolean;
   defaultType: string;
 }
 
@@ -63,11 +65,13 @@ export async function parseEntity(ctx: ParseContext, start: number, end: number,
   const readings = types.flatMap((t) => boundaryReadings(t).map((boundary) => ({ boundary, multipart: mediaType(t).startsWith('multipart/'), type: mediaType(t) })));
   // The main reading is the most granular one a client could make: the first multipart reading
   // whose boundary really splits the body (so a finding removes one part, not the whole message).
-  let chosen: { boundary: string; type: string; split: SplitResult } | undefined;
-  for (const r of readings) {
-    if (!r.multipart || chosen) continue;
-    const split = await splitBody(ctx.source, header.bodyStart, end, r.boundary, false);
-    if (split.parts.length) chosen = { boundary: r.boundary, type: r.type, split };
+  let chosen: { boundary: string; type: string; split: SplitResult; caseInsensitive: boolean } | undefined;
+  for (const caseInsensitive of [false, true]) {
+    for (const r of readings) {
+      if (!r.multipart || chosen) continue;
+      const split = await splitBody(ctx.source, header.bodyStart, end, r.boundary, false, caseInsensitive);
+      if (split.parts.length) chosen = { boundary: r.boundary, type: r.type, split, caseInsensitive };
+    }
   }
   const contentType = chosen?.type ?? ((types.length ? mediaType(types[0]!) : '') || defaultType);
   const filename = fileName(values(header, 'content-disposition')[0], types[0]);
@@ -96,7 +100,8 @@ export async function parseEntity(ctx: ParseContext, start: number, end: number,
     for (const part of split.parts) entity.children.push(await parseEntity(ctx, part.start, part.end, `${path}.${++n}`, depth + 1, childType));
     if (split.preamble.end > split.preamble.start) entity.regions.push({ path: `${path}.preamble`, ...split.preamble });
     if (split.epilogue && split.epilogue.end > split.epilogue.start) entity.regions.push({ path: `${path}.epilogue`, ...split.epilogue });
-    if (split.epilogue) entity.alternates.push({ why: 'parts after the close delimiter', start: bodyStart, end, boundary, ignoreClose: true, defaultType: childType });
+    if (split.epilogue) entity.alternates.push({ why: 'parts after the close delimiter', start: bodyStart, end, boundary, ignoreClose: true, defaultType: childType, caseInsensitive: chosen.caseInsensitive });
+    if (!chosen.caseInsensitive) entity.alternates.push({ why: 'delimiters matched whatever their case', start: bodyStart, end, boundary, ignoreClose: false, defaultType: childType, caseInsensitive: true });
     // another Content-Type header reads the same body as a single part
     if (types.some((t) => !mediaType(t).startsWith('multipart/'))) entity.bodyAsText = true;
   }
@@ -104,6 +109,7 @@ export async function parseEntity(ctx: ParseContext, start: number, end: number,
     if (seen.has(r.boundary)) continue;
     seen.add(r.boundary);
     entity.alternates.push({ why: `boundary read as "${printable(r.boundary)}"`, start: bodyStart, end, boundary: r.boundary, ignoreClose: false, defaultType: 'text/plain' });
+    entity.alternates.push({ why: `boundary read as "${printable(r.boundary)}", any case`, start: bodyStart, end, boundary: r.boundary, ignoreClose: false, defaultType: 'text/plain', caseInsensitive: true });
   }
   if (entity.kind === 'leaf' && (contentType.startsWith('multipart/') || readings.length)) {
     // a multipart without a usable boundary: guess it from the body as lenient parsers do
@@ -131,13 +137,13 @@ interface SplitResult {
  * optional trailing blanks; the line break before a delimiter belongs to it). A missing close
  * delimiter ends the last part at the end of the body.
  */
-export async function splitBody(source: ByteSource, start: number, end: number, boundary: string, ignoreClose: boolean): Promise<SplitResult> {
-  const dash = Buffer.from(`--${boundary}`, 'latin1');
+export async function splitBody(source: ByteSource, start: number, end: number, boundary: string, ignoreClose: boolean, caseInsensitive = false): Promise<SplitResult> {
+  const dash = Buffer.from(caseInsensitive ? `--${boundary}`.toLowerCase() : `--${boundary}`, 'latin1');
   const result: SplitResult = { preamble: { start, end: start }, parts: [] };
   let partStart: number | undefined;
   let prevBreak = 0;
   for await (const line of readLines(source, start, end)) {
-    const kind = delimiterKind(line.text, line.end - line.start, dash);
+    const kind = delimiterKind(caseInsensitive ? Buffer.from(line.text.toString('latin1').toLowerCase(), 'latin1') : line.text, line.end - line.start, dash);
     const breakLen = prevBreak;
     prevBreak = line.next - line.end;
     const lineNext = line.next;

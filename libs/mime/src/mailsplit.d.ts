@@ -11,6 +11,8 @@ declare module 'mailsplit' {
   }
 
   export class Headers {
+    /** Parses a raw header block (lazily: nothing happens until a method needs the lines). */
+    constructor(headers: Buffer | string);
     /** mbox "From " envelope line, if the header block started with one. */
     mbox: string | false;
     hasHeader(key: string): boolean;

@@ -1,37 +1,54 @@
 import libmime from 'libmime';
 import libqp from 'libqp';
-import type { MimeNode } from 'mailsplit';
-import { dropBlankHeaderLines } from './header-block.js';
+import type { Headers, MimeNode } from 'mailsplit';
 
 /**
- * Turns a leaf's header block into the one of a text/plain notice, in place: every Content-*
- * header goes (type, encoding, disposition, ID, MD5, description...: they described the removed
- * content), then Content-Type text/plain; charset=utf-8, quoted-printable, and an attachment
- * disposition named `filename` are put where the first one was. Other headers stay. A root
- * part also gets MIME-Version if it had none.
+ * Turns a leaf's header block into the one of a text/plain notice, in place (see
+ * rewriteHeadersAsNotice), and updates the node's parsed fields to match.
  */
 export function rewriteAsNotice(node: MimeNode, filename: string): void {
   const headers = node.headers;
   if (!headers) throw new Error('node headers not parsed');
-  dropBlankHeaderLines(headers);
-  const lines = headers.getList();
-  const first = lines.findIndex((line) => line.key.startsWith('content-'));
-  const keys = new Set(lines.filter((line) => line.key.startsWith('content-')).map((line) => line.key));
-  for (const key of keys) headers.remove(key);
-
-  let at = first >= 0 ? first : headers.getList().length;
-  // eslint-disable-next-line no-control-regex
-  const safeName = filename.replace(/[\x00-\x1f\x7f]+/g, ' ').trim() || 'notice.txt';
-  headers.add('Content-Type', 'text/plain; charset=utf-8', at++);
-  headers.add('Content-Transfer-Encoding', 'quoted-printable', at++);
-  headers.add('Content-Disposition', libmime.buildHeaderValue({ value: 'attachment', params: { filename: safeName } }), at++);
-  if (node.root && !headers.hasHeader('mime-version')) headers.add('MIME-Version', '1.0', at);
+  const safeName = rewriteHeadersAsNotice(headers, filename, node.root);
 
   node.contentType = 'text/plain';
   node.charset = 'utf-8';
   node.encoding = 'quoted-printable';
   node.disposition = 'attachment';
   node.filename = safeName;
+}
+
+/**
+ * Turns a header block into the one of a text/plain notice, in place: every Content-* header goes
+ * (type, encoding, disposition, ID, MD5, description...: they described the removed content;
+ * whitespace before the colon does not save one), so do lines that are not headers (no colon, or
+ * a continuation line with nothing to continue); then Content-Type text/plain; charset=utf-8,
+ * quoted-printable, and an attachment disposition named `filename` are put where the first
+ * Content-* header was. Other headers stay, byte for byte. A root part (`root`) also gets
+ * MIME-Version if it had none. Returns the file name as written (control characters replaced).
+ */
+export function rewriteHeadersAsNotice(headers: Headers, filename: string, root: boolean): string {
+  const lines = headers.getList();
+  const content = (key: string): boolean => key.startsWith('content-');
+  const first = lines.filter((line) => isHeaderLine(line.key, line.line)).findIndex((line) => content(line.key));
+  const kept = lines.filter((line) => isHeaderLine(line.key, line.line) && !content(line.key));
+  // remove() works by key: empty everything, then put the kept lines back in order
+  for (const key of new Set(lines.map((line) => line.key))) headers.remove(key);
+  kept.forEach((line, index) => headers.addFormatted(line.key, line.line, index));
+
+  let at = first >= 0 ? first : kept.length;
+  // eslint-disable-next-line no-control-regex
+  const safeName = filename.replace(/[\x00-\x1f\x7f]+/g, ' ').trim() || 'notice.txt';
+  headers.add('Content-Type', 'text/plain; charset=utf-8', at++);
+  headers.add('Content-Transfer-Encoding', 'quoted-printable', at++);
+  headers.add('Content-Disposition', libmime.buildHeaderValue({ value: 'attachment', params: { filename: safeName } }), at++);
+  if (root && !headers.hasHeader('mime-version')) headers.add('MIME-Version', '1.0', at);
+  return safeName;
+}
+
+/** A header line has a name before its colon and does not start with whitespace. */
+function isHeaderLine(key: string, line: string): boolean {
+  return key !== '' && !/^[ \t]/.test(line);
 }
 
 /**

@@ -5,6 +5,7 @@ import { metrics, startOpsServer } from '@mailwarden/observability';
 import { MinioStore } from '@mailwarden/storage';
 import { ClamdClient, parseClamdAddresses } from '@mailwarden/clamd';
 import { Consumers, Streams } from '@mailwarden/contracts';
+import { checkArchive } from '@mailwarden/archive';
 import { handleJob } from './scan-worker.js';
 import { openScanCache } from './scan-cache.js';
 

@@ -70,10 +70,11 @@ export async function fakeServer(onSocket: (socket: Socket) => void): Promise<{ 
 export async function fakeEngine(
   onScan: (socket: Socket) => void,
   opts: { version?: string; probeReply?: string } = {},
-): Promise<{ address: ClamdAddress & { kind: 'tcp' }; close(): Promise<void> }> {
+): Promise<{ address: ClamdAddress & { kind: 'tcp' }; close(): Promise<void>; asked: { version: number; probe: number } }> {
   const version = opts.version ?? 'ClamAV 1.4.6';
   const probeReply = opts.probeReply ?? 'stream: OK';
-  return fakeServer((socket) => {
+  const asked = { version: 0, probe: 0 };
+  const server = await fakeServer((socket) => {
     let buf = Buffer.alloc(0);
     const onData = (d: Buffer): void => {
       buf = Buffer.concat([buf, d]);
@@ -81,6 +82,7 @@ export async function fakeEngine(
       if (nul < 0) return;
       const command = buf.subarray(0, nul).toString('latin1');
       if (command === 'zVERSION') {
+        asked.version++;
         socket.off('data', onData);
         socket.end(`${version}\0`);
         return;
@@ -91,6 +93,7 @@ export async function fakeEngine(
         const len = buf.readUInt32BE(nul + 1);
         if (buf.length < nul + 5 + len) return;
         if (buf.subarray(nul + 5, nul + 5 + len).toString('latin1') === DATABASE_PROBE) {
+          asked.probe++;
           socket.off('data', onData);
           socket.end(`${probeReply}\0`);
           return;
@@ -106,4 +109,5 @@ export async function fakeEngine(
     };
     socket.on('data', onData);
   });
+  return { ...server, asked };
 }

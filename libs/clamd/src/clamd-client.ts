@@ -234,6 +234,7 @@ export class ClamdClient {
   /** Per formatted address: the identity learned last, and a learning in flight (shared). */
   private readonly identities = new Map<string, KnownIdentity>();
   private readonly learning = new Map<string, Promise<string>>();
+  private preferring: Promise<PreferredEngine | undefined> | undefined;
 
   constructor(opts: ClamdClientOptions) {
     if (opts.addresses.length === 0) throw new Error('ClamdClient: at least one clamd address is required');
@@ -282,8 +283,15 @@ export class ClamdClient {
    * PING when its identity is known and fresh, else learning the identity (which also proves it
    * is up). Undefined when none answers. A scan cache looks up under this identity; a verdict is
    * stored under the `engine` of the scan result, which may differ (failover in between).
+   * Concurrent calls without a signal share one check (a burst of lookups costs one PING).
    */
   async preferredEngine(signal?: AbortSignal): Promise<PreferredEngine | undefined> {
+    if (signal !== undefined) return this.findPreferred(signal);
+    this.preferring ??= this.findPreferred().finally(() => (this.preferring = undefined));
+    return this.preferring;
+  }
+
+  private async findPreferred(signal?: AbortSignal): Promise<PreferredEngine | undefined> {
     for (const address of this.addresses) {
       if (signal?.aborted) throw abortReason(signal);
       const name = formatClamdAddress(address);

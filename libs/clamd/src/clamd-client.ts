@@ -5,6 +5,15 @@
  *   zINSTREAM\0  then chunks <uint32 big-endian length><bytes>, ending with a zero-length chunk;
  *   reply "stream: OK\0" | "stream: <Name> FOUND\0" | "<text> ERROR\0", then clamd closes.
  * Why not the `clamscan` package: see docs/decisions.md.
+ *
+ * Engine identity: every verdict names the signature database that produced it (`engine`), so a
+ * verdict can be reused (scan cache) only where the same database would scan again. Per address
+ * the client learns VERSION plus a database fingerprint: it scans DATABASE_PROBE, which our own
+ * databases answer with `Mailwarden.DbVersion.<hash of the database files>` (the probe signature
+ * of deploy/clamav/generate-signatures.mjs). clamd's VERSION alone cannot tell two custom
+ * databases apart ("ClamAV 1.4.6"); an official database without the probe answers OK, and then
+ * VERSION ("ClamAV 1.4.6/27000/<date>") is the identity. Learned again after `identityRefreshMs`,
+ * lazily: before the first scan on that address after the interval. Why: docs/decisions.md.
  */
 import { connect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
@@ -18,6 +27,42 @@ export type ScanOutcome =
   | { kind: 'infected'; signature: string }
   | { kind: 'unscannable'; reason: UnscannableReason; signature: string };
 
+/** A verdict with the engine that gave it. */
+export type ScanResult = ScanOutcome & {
+  /**
+   * The identity of the engine's signature database: VERSION, plus "/" and the probe signature's
+   * name when the database has one, e.g. "ClamAV 1.4.6/Mailwarden.DbVersion.fdbd2c06606d" or
+   * "ClamAV 1.4.6/27000/Tue Nov 25 09:00:00 2026". Equal strings mean the same database.
+   */
+  engine: string;
+  /** The address that answered, "host:port" or "unix:/path". */
+  address: string;
+};
+
+/** The engine that would scan now: the first address that answers, with its identity. */
+export interface PreferredEngine {
+  address: string;
+  /** As ScanResult.engine. */
+  engine: string;
+}
+
+/**
+ * The fixed string the database probe signature matches (deploy/clamav/mailwarden.probe.ndb).
+ * Content containing it is reported as `Mailwarden.DbVersion.*` by our own databases.
+ */
+export const DATABASE_PROBE = 'MAILWARDEN-SIGNATURE-DB-PROBE';
+
+/**
+ * The identity of an engine from its VERSION reply and its answer to DATABASE_PROBE: the VERSION
+ * reply alone when the probe is OK (no probe signature: an official database carries its version
+ * there), else VERSION + "/" + the probe's signature name without clamd's ".UNOFFICIAL" suffix.
+ */
+export function engineIdentity(versionReply: string, probe: ScanOutcome): string {
+  const version = versionReply.trim();
+  if (probe.kind === 'clean') return version;
+  return `${version}/${probe.signature.replace(/\.UNOFFICIAL$/, '')}`;
+}
+
 /** What one clamd reply line means; `error` is a protocol or engine failure (transient). */
 export type ReplyClassification = ScanOutcome | { kind: 'error'; message: string };
 
@@ -30,8 +75,10 @@ export interface ClamdClientOptions {
   connectTimeoutMs?: number;
   /** Deadline for one whole scan attempt on one engine (connect, stream, verdict). Default 60000 ms. */
   scanTimeoutMs?: number;
-  /** Deadline for a short command (PING, VERSION) on one engine, after connect. Default 5000 ms. */
+  /** Deadline for a short command (PING, VERSION, the database probe) on one engine, after connect. Default 5000 ms. */
   commandTimeoutMs?: number;
+  /** How long a learned engine identity (VERSION + database probe) is used before it is learned again. Default 60000 ms. */
+  identityRefreshMs?: number;
 }
 
 /** Transient engine failure: engine down, refused, timed out, protocol error, ERROR reply. */
@@ -173,11 +220,21 @@ const describe = (err: unknown): string => {
   return code && !msg.includes(code) ? `${code} ${msg}` : msg;
 };
 
+interface KnownIdentity {
+  engine: string;
+  learnedAt: number;
+}
+
 export class ClamdClient {
   readonly addresses: readonly ClamdAddress[];
   private readonly connectTimeoutMs: number;
   private readonly scanTimeoutMs: number;
   private readonly commandTimeoutMs: number;
+  private readonly identityRefreshMs: number;
+  /** Per formatted address: the identity learned last, and a learning in flight (shared). */
+  private readonly identities = new Map<string, KnownIdentity>();
+  private readonly learning = new Map<string, Promise<string>>();
+  private preferring: Promise<PreferredEngine | undefined> | undefined;
 
   constructor(opts: ClamdClientOptions) {
     if (opts.addresses.length === 0) throw new Error('ClamdClient: at least one clamd address is required');
@@ -185,20 +242,109 @@ export class ClamdClient {
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 2000;
     this.scanTimeoutMs = opts.scanTimeoutMs ?? 60000;
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 5000;
+    this.identityRefreshMs = opts.identityRefreshMs ?? 60000;
   }
 
   /**
-   * Streams one object to clamd (INSTREAM) and returns its verdict and the engine that gave it.
+   * Streams one object to clamd (INSTREAM) and returns its verdict, the identity of the engine's
+   * signature database (`engine`) and its `address`. Before the first scan on an address, and
+   * the first after `identityRefreshMs`, the identity is learned there (VERSION + database probe,
+   * two short round trips); an engine that cannot tell it counts as failed. The identity is taken
+   * before the scan: if the database is reloaded in between, a verdict of the new database is
+   * filed under the old identity (which is about to go), never an old verdict under the new one.
    * `open()` is called once per engine tried, after the connection is up, so a failover restarts
    * the stream from the beginning. Engine failures (refused, timeout, ERROR reply, dropped
    * connection) fail over to the next address; when all fail a ClamdError is thrown. Errors of
    * `open()` or of the source stream, and an abort, are thrown as they are, without failover.
    */
-  async scan(open: () => Promise<ScanSource>, signal?: AbortSignal): Promise<ScanOutcome & { engine: string }> {
+  async scan(open: () => Promise<ScanSource>, signal?: AbortSignal): Promise<ScanResult> {
     return this.withFailover(async (address) => {
+      const engine = await this.identify(address, signal);
       const outcome = await this.scanOn(address, open, signal);
-      return { ...outcome, engine: formatClamdAddress(address) };
+      return { ...outcome, engine, address: formatClamdAddress(address) };
     }, signal);
+  }
+
+  /**
+   * The identity of the engine at `address` (see ScanResult.engine): the one learned within
+   * `identityRefreshMs`, else learned now (VERSION, then an INSTREAM of DATABASE_PROBE). Concurrent
+   * callers share one learning. Throws ClamdError when the engine cannot tell.
+   */
+  async engineIdentity(address: ClamdAddress, signal?: AbortSignal): Promise<string> {
+    try {
+      return await this.identify(address, signal);
+    } catch (err) {
+      throw err instanceof FatalAttemptError ? err.error : err;
+    }
+  }
+
+  /**
+   * The engine `scan()` would use now: the first address, in failover order, that answers — a
+   * PING when its identity is known and fresh, else learning the identity (which also proves it
+   * is up). Undefined when none answers. A scan cache looks up under this identity; a verdict is
+   * stored under the `engine` of the scan result, which may differ (failover in between).
+   * Concurrent calls without a signal share one check (a burst of lookups costs one PING).
+   */
+  async preferredEngine(signal?: AbortSignal): Promise<PreferredEngine | undefined> {
+    if (signal !== undefined) return this.findPreferred(signal);
+    this.preferring ??= this.findPreferred().finally(() => (this.preferring = undefined));
+    return this.preferring;
+  }
+
+  private async findPreferred(signal?: AbortSignal): Promise<PreferredEngine | undefined> {
+    for (const address of this.addresses) {
+      if (signal?.aborted) throw abortReason(signal);
+      const name = formatClamdAddress(address);
+      try {
+        const known = this.freshIdentity(name);
+        if (known === undefined) return { address: name, engine: await this.identify(address, signal) };
+        if ((await this.command(address, 'PING', signal)) === 'PONG') return { address: name, engine: known };
+      } catch (err) {
+        if (err instanceof FatalAttemptError) throw err.error;
+        if (!(err instanceof ClamdError)) throw err;
+        // down: the next engine is the one that would scan
+      }
+    }
+    return undefined;
+  }
+
+  private freshIdentity(name: string): string | undefined {
+    const known = this.identities.get(name);
+    return known !== undefined && Date.now() - known.learnedAt < this.identityRefreshMs ? known.engine : undefined;
+  }
+
+  /** The fresh identity of `address`, or learns it (one learning per address at a time). */
+  private identify(address: ClamdAddress, signal?: AbortSignal): Promise<string> {
+    const name = formatClamdAddress(address);
+    const known = this.freshIdentity(name);
+    if (known !== undefined) return Promise.resolve(known);
+    let running = this.learning.get(name);
+    if (running === undefined) {
+      // Not tied to one caller's signal: others may be waiting for the same learning.
+      running = this.learnIdentity(address).finally(() => this.learning.delete(name));
+      this.learning.set(name, running);
+    }
+    if (signal === undefined) return running;
+    const s = signal;
+    return new Promise<string>((resolve, reject) => {
+      if (s.aborted) {
+        reject(new FatalAttemptError(abortReason(s)));
+        return;
+      }
+      const onAbort = (): void => reject(new FatalAttemptError(abortReason(s)));
+      s.addEventListener('abort', onAbort, { once: true });
+      (running as Promise<string>).then(resolve, reject).finally(() => s.removeEventListener('abort', onAbort));
+    });
+  }
+
+  private async learnIdentity(address: ClamdAddress): Promise<string> {
+    const name = formatClamdAddress(address);
+    const version = await this.command(address, 'VERSION');
+    if (!/^ClamAV /.test(version)) throw new ClamdError(`unexpected VERSION reply: "${version.slice(0, 200)}"`, { address: name });
+    const probe = await this.scanOn(address, async () => Readable.from([Buffer.from(DATABASE_PROBE, 'latin1')]), undefined, this.commandTimeoutMs);
+    const engine = engineIdentity(version, probe);
+    this.identities.set(name, { engine, learnedAt: Date.now() });
+    return engine;
   }
 
   /** clamd's VERSION from the first engine that answers, e.g. "ClamAV 1.4.6/27000/Tue Nov ...". */
@@ -320,11 +466,11 @@ export class ClamdClient {
   }
 
   /** One INSTREAM attempt on one engine. */
-  private async scanOn(address: ClamdAddress, open: () => Promise<ScanSource>, signal?: AbortSignal): Promise<ScanOutcome> {
+  private async scanOn(address: ClamdAddress, open: () => Promise<ScanSource>, signal?: AbortSignal, timeoutMs = this.scanTimeoutMs): Promise<ScanOutcome> {
     const name = formatClamdAddress(address);
     const startedAt = Date.now();
     const socket = await this.connectTo(address, signal);
-    const remainingMs = Math.max(1, this.scanTimeoutMs - (Date.now() - startedAt));
+    const remainingMs = Math.max(1, timeoutMs - (Date.now() - startedAt));
 
     return new Promise<ScanOutcome>((resolve, reject) => {
       const replyChunks: Buffer[] = [];
@@ -348,7 +494,7 @@ export class ClamdClient {
 
       const onAbort = (): void => finish(new FatalAttemptError(abortReason(signal as AbortSignal)));
       const timer = setTimeout(
-        () => finish(engineError(`clamd ${name} gave no verdict within ${this.scanTimeoutMs} ms`)),
+        () => finish(engineError(`clamd ${name} gave no verdict within ${timeoutMs} ms`)),
         remainingMs,
       );
       signal?.addEventListener('abort', onAbort, { once: true });

@@ -3,17 +3,31 @@
  * deploy/clamav/clamd.conf.template), its own copy of the project's test signatures, its own
  * TCP port and unix socket, all under `stateDir`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { ClamdClient, type ClamdAddress } from './clamd-client.js';
 import { freePort } from './free-port.js';
 
 /** deploy/clamav of this repository (from libs/clamd/dist/src/). */
 export const CLAMAV_DEPLOY_DIR = fileURLToPath(new URL('../../../../deploy/clamav/', import.meta.url));
+
+/**
+ * (Re)writes `<dir>/mailwarden.probe.ndb` for the signature databases in `dir` with
+ * deploy/clamav/generate-signatures.mjs --probe, so the database identity clamd reports changes
+ * with them. Returns the probe signature's name (`Mailwarden.DbVersion.<12 hex>`).
+ */
+export async function regenerateDatabaseProbe(dir: string): Promise<string> {
+  const script = join(CLAMAV_DEPLOY_DIR, 'generate-signatures.mjs');
+  const { stdout } = await promisify(execFile)(process.execPath, [script, '--probe', resolve(dir)]);
+  const name = /Mailwarden\.DbVersion\.[0-9a-f]+/.exec(stdout)?.[0];
+  if (name === undefined) throw new Error(`generate-signatures.mjs --probe printed no probe name: ${stdout.slice(0, 200)}`);
+  return name;
+}
 
 /** File extensions clamd loads as signature databases. */
 const DATABASE_EXTENSIONS = new Set([

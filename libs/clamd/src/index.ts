@@ -1,17 +1,21 @@
 export {
   ClamdClient,
   ClamdError,
+  DATABASE_PROBE,
   MAX_CHUNK_BYTES,
   classifyReply,
+  engineIdentity,
   formatClamdAddress,
   parseClamdAddress,
   parseClamdAddresses,
   type ClamdAddress,
   type ClamdClientOptions,
+  type PreferredEngine,
   type ReplyClassification,
   type ScanOutcome,
+  type ScanResult,
   type ScanSource,
   type UnscannableReason,
 } from './clamd-client.js';
-export { CLAMAV_DEPLOY_DIR, renderClamdConfig, startClamd, type RunningClamd, type StartClamdOptions } from './clamd-daemon.js';
+export { CLAMAV_DEPLOY_DIR, regenerateDatabaseProbe, renderClamdConfig, startClamd, type RunningClamd, type StartClamdOptions } from './clamd-daemon.js';
 export { freePort } from './free-port.js';

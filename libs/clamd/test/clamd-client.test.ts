@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable, Stream } from 'node:stream';
 import { describe, it } from 'node:test';
 import { ClamdClient, ClamdError, MAX_CHUNK_BYTES, type ClamdAddress } from '../src/index.js';
-import { bufferSource, EICAR, useClamd } from './helpers.js';
+import { bufferSource, EICAR, projectEngine, useClamd } from './helpers.js';
 import { buildZip } from '@mailwarden/testkit';
 
 const clamd = useClamd();
@@ -32,9 +32,11 @@ describe('ClamdClient against a real clamd', () => {
     assert.ok(v.raw.startsWith(v.engine));
   });
 
-  it('reports a clean text as clean, naming the engine that answered', async () => {
-    const r = await client().scan(bufferSource(Buffer.from('Hello, this is a perfectly ordinary attachment.\n')));
-    assert.deepEqual(r, { kind: 'clean', engine: clamd.get().address });
+  it('reports a clean text as clean, naming the engine that answered (database identity and address)', async () => {
+    const c = client();
+    const r = await c.scan(bufferSource(Buffer.from('Hello, this is a perfectly ordinary attachment.\n')));
+    assert.deepEqual(r, { kind: 'clean', engine: projectEngine((await c.version()).raw), address: clamd.get().address });
+    assert.match(r.engine, /^ClamAV [0-9.]+\/Mailwarden\.DbVersion\.[0-9a-f]{12}$/);
   });
 
   it('finds EICAR', async () => {
@@ -89,12 +91,14 @@ describe('ClamdClient against a real clamd', () => {
 
   it('reports a PKWARE-encrypted zip as unscannable (Heuristics.Encrypted.Zip)', async () => {
     const zip = buildZip([{ name: 'secret.txt', data: Buffer.from('a harmless secret\n'.repeat(20)), password: 'infected' }]);
-    const r = await client().scan(bufferSource(zip));
+    const c = client();
+    const r = await c.scan(bufferSource(zip));
     assert.deepEqual(r, {
       kind: 'unscannable',
       reason: 'encrypted',
       signature: 'Heuristics.Encrypted.Zip',
-      engine: clamd.get().address,
+      engine: projectEngine((await c.version()).raw),
+      address: clamd.get().address,
     });
   });
 
@@ -120,7 +124,8 @@ describe('ClamdClient against a real clamd', () => {
     assert.ok(socketPath, 'clamd has a unix socket');
     const r = await client([{ kind: 'unix', path: socketPath }]).scan(bufferSource(EICAR));
     assert.equal(r.kind, 'infected');
-    assert.equal(r.engine, `unix:${socketPath}`);
+    assert.equal(r.address, `unix:${socketPath}`);
+    assert.equal(r.engine, projectEngine((await client().version()).raw));
   });
 
   it('throws the error of open() as it is, without trying another engine', async () => {

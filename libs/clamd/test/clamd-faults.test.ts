@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { ClamdClient, ClamdError, freePort, type ClamdAddress } from '../src/index.js';
-import { bufferSource, EICAR, fakeServer, useClamd } from './helpers.js';
+import { bufferSource, EICAR, fakeEngine, fakeServer, projectEngine, useClamd } from './helpers.js';
 
 const clamd = useClamd();
 const servers: Array<{ close(): Promise<void> }> = [];
@@ -11,7 +11,15 @@ after(async () => {
   await Promise.all(servers.map((s) => s.close()));
 });
 
-async function fake(onSocket: (socket: Socket) => void): Promise<ClamdAddress> {
+/** A fake clamd that tells its identity (VERSION, database probe) and gives every scan to `onScan`. */
+async function fake(onScan: (socket: Socket) => void): Promise<ClamdAddress> {
+  const s = await fakeEngine(onScan);
+  servers.push(s);
+  return s.address;
+}
+
+/** A fake server that gets every connection, identity questions included. */
+async function raw(onSocket: (socket: Socket) => void): Promise<ClamdAddress> {
   const s = await fakeServer(onSocket);
   servers.push(s);
   return s.address;
@@ -99,7 +107,8 @@ describe('ClamdClient faults', () => {
       return Readable.from([EICAR]);
     });
     assert.equal(r.kind, 'infected');
-    assert.equal(r.engine, clamd.get().address);
+    assert.equal(r.address, clamd.get().address);
+    assert.equal(r.engine, projectEngine((await c.version()).raw));
     assert.equal(opens, 1, 'open() is only called once connected');
   });
 
@@ -112,7 +121,7 @@ describe('ClamdClient faults', () => {
       return Readable.from([EICAR]);
     });
     assert.equal(r.kind, 'infected');
-    assert.equal(r.engine, clamd.get().address);
+    assert.equal(r.address, clamd.get().address);
     assert.equal(opens, 2);
   });
 
@@ -140,7 +149,7 @@ describe('ClamdClient faults', () => {
   });
 
   it('ping and version fail over too, and time out on a hung engine', async () => {
-    const hung = await fake(() => {});
+    const hung = await raw(() => {});
     const c = new ClamdClient({ addresses: [hung, clamd.get().tcp], commandTimeoutMs: 200 });
     assert.equal(await c.ping(), true);
     assert.match((await c.version()).engine, /^ClamAV /);
@@ -151,7 +160,7 @@ describe('ClamdClient faults', () => {
   });
 
   it('parses a VERSION with an official database version', async () => {
-    const official = await fake((socket) => {
+    const official = await raw((socket) => {
       socket.once('data', () => socket.end('ClamAV 1.4.6/27471/Tue Nov 26 09:35:03 2024\0'));
     });
     const v = await new ClamdClient({ addresses: [official] }).version();
@@ -160,5 +169,31 @@ describe('ClamdClient faults', () => {
       signatures: '27471',
       raw: 'ClamAV 1.4.6/27471/Tue Nov 26 09:35:03 2024',
     });
+  });
+
+  it('an engine that cannot tell its identity (VERSION unanswered) counts as failed: failover', async () => {
+    const mute = await raw(() => {});
+    let opens = 0;
+    const c = new ClamdClient({ addresses: [mute, clamd.get().tcp], commandTimeoutMs: 200 });
+    const t0 = Date.now();
+    const r = await c.scan(async () => {
+      opens++;
+      return Readable.from([EICAR]);
+    });
+    assert.ok(Date.now() - t0 < 2000);
+    assert.equal(r.address, clamd.get().address);
+    assert.equal(opens, 1, 'nothing streamed to the engine that could not identify itself');
+    const alone = new ClamdClient({ addresses: [mute], commandTimeoutMs: 200 });
+    await assert.rejects(alone.scan(bufferSource(EICAR)), isClamdError());
+    await assert.rejects(alone.engineIdentity(mute), /did not answer VERSION within 200 ms/);
+    assert.equal(await alone.preferredEngine(), undefined);
+  });
+
+  it('an ERROR answer to the database probe counts as failed too', async () => {
+    const s = await fakeEngine(() => {}, { probeReply: "Can't allocate memory ERROR" });
+    servers.push(s);
+    const c = new ClamdClient({ addresses: [s.address, clamd.get().tcp] });
+    assert.equal((await c.scan(bufferSource(EICAR))).address, clamd.get().address);
+    await assert.rejects(c.engineIdentity(s.address), /Can't allocate memory/);
   });
 });

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { ClamdClient } from '../src/index.js';
-import { bufferSource, EICAR, useClamd } from './helpers.js';
+import { bufferSource, EICAR, projectEngine, useClamd } from './helpers.js';
 import { buildZip } from '@mailwarden/testkit';
 
 // Small limits so the over-limit cases stay fast.
@@ -25,7 +25,8 @@ describe('clamd limits become unscannable/limits (AlertExceedsMax)', () => {
       kind: 'unscannable',
       reason: 'limits',
       signature: 'INSTREAM size limit exceeded',
-      engine: clamd.get().address,
+      engine: projectEngine((await client().version()).raw),
+      address: clamd.get().address,
     });
     assert.equal(src?.destroyed, true);
     assert.ok(produced < 64 * 1024 * 1024, `pulled ${produced} bytes`);

@@ -7,7 +7,7 @@ import { ClamdClient, parseClamdAddresses } from '@mailwarden/clamd';
 import { Consumers, Streams } from '@mailwarden/contracts';
 import { checkArchive } from '@mailwarden/archive';
 import { handleJob } from './scan-worker.js';
-import { openScanCache } from './scan-cache.js';
+import { openScanCache, scanCacheIdentityRefreshMs } from './scan-cache.js';
 
 const log = createLogger('scanner');
 const env = readSettings();
@@ -18,6 +18,8 @@ const clamd = new ClamdClient({
   addresses: parseClamdAddresses(env.CLAMD_ADDRESSES),
   connectTimeoutMs: parseInteger(env.CLAMD_CONNECT_TIMEOUT_MS, 'CLAMD_CONNECT_TIMEOUT_MS', 1),
   scanTimeoutMs: parseInteger(env.CLAMD_SCAN_TIMEOUT_MS, 'CLAMD_SCAN_TIMEOUT_MS', 1),
+  // Each engine's identity (VERSION + database probe) keys the scan cache; learned again this often.
+  identityRefreshMs: scanCacheIdentityRefreshMs(process.env),
 });
 
 const cache = await openScanCache({ kvm: bus.kvm, clamd, log, env: process.env });

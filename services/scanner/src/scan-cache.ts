@@ -1,48 +1,56 @@
 /**
- * Scan cache: identical part content is scanned once per signature-database version.
+ * Scan cache: identical part content is scanned once per signature database.
  *
  * Parts are named by the sha256 of their decoded bytes (the gateway hashes them on the way to S3,
- * the job carries it). A verdict is kept in a NATS KV bucket under `<version>.<sha256>`, where
- * `<version>` is clamd's VERSION (engine and signature version) plus an optional operator epoch.
- * When clamd reports another version (checked every `versionCheckMs`), the prefix changes, so
- * every older entry is simply never read again and expires with the bucket's TTL.
+ * the job carries it). A verdict is kept in a NATS KV bucket under `<engine>.<sha256>`, where
+ * `<engine>` is the identity of the signature database that produced it (ClamdClient: clamd's
+ * VERSION plus the database probe, see libs/clamd/src/clamd-client.ts), plus an optional operator
+ * epoch. A verdict is looked up under the identity of the engine that would scan now (the first
+ * clamd address that answers, `ClamdClient.preferredEngine()`), and stored under the identity of
+ * the engine that did scan (`outcome.engine`), so a failover to an engine with another database
+ * never gets the other database's verdict; when an engine's database changes, its identity
+ * changes, every older entry is simply never read again and expires with the bucket's TTL.
  *
- * Only real verdicts are kept (clean, infected, unscannable). Errors and timeouts are exceptions
- * of the scan function and never reach the cache. Concurrent scans of the same content in this
- * process are coalesced: the first one scans, the others wait for its verdict (a mass mailing
- * arriving in a burst costs one scan, not one per worker). The cache is an optimisation: when the
- * KV bucket is slow or down, or clamd's version is unknown, parts are scanned as if it were not there.
+ * Only verdicts that do not depend on load are kept: clean, infected, unscannable (encrypted,
+ * corrupt). Never `unscannable`/`limits` (Heuristics.Limits.Exceeded.*, the INSTREAM size limit:
+ * MaxScanTime depends on load, and limits are configuration), and never errors or timeouts
+ * (exceptions of the scan function). Concurrent scans of the same content in this process are
+ * coalesced: the first one scans, the others wait for its verdict (a mass mailing arriving in a
+ * burst costs one scan, not one per worker). The cache is an optimisation: when the KV bucket is
+ * slow or down, or no clamd can tell its identity, parts are scanned as if it were not there.
  *
- * Limits: with a custom signature database only (as in deploy/clamav), clamd's VERSION has no
- * signature version, so a signature change is not seen; set SCAN_CACHE_EPOCH to a new value (or
- * rely on the TTL) after changing the database. Across several scanner processes, a burst of the
- * same new content costs at most one scan per process.
+ * Cost: each lookup asks the preferred engine for PING (its identity is re-learned, VERSION +
+ * probe, at most every identityRefreshMs of the clamd client). Across several scanner processes, a
+ * burst of the same new content costs at most one scan per process.
  */
 import type { KV, Kvm } from '@nats-io/kv';
-import type { ClamdClient, ScanOutcome } from '@mailwarden/clamd';
+import type { ClamdClient, ScanResult } from '@mailwarden/clamd';
 import type { Logger } from '@mailwarden/log';
 
 export const SCAN_CACHE_BUCKET = 'mw-scan-cache';
 
-/** A verdict as the worker uses it: the outcome and the engine that gave it. */
-export type EngineOutcome = ScanOutcome & { engine: string };
+/** A verdict as the worker uses it: the outcome, the engine identity and the address that gave it. */
+export type EngineOutcome = ScanResult;
 
 /** How a verdict was obtained: scanned now, read from the KV bucket, or shared with a scan in flight. */
 export type CacheSource = 'scan' | 'kv' | 'inflight';
 
 export interface ScanCacheOptions {
   kvm: Kvm;
-  clamd: Pick<ClamdClient, 'version'>;
+  /** Tells which engine would scan now (and how often identities are re-learned: its identityRefreshMs). */
+  clamd: Pick<ClamdClient, 'preferredEngine'>;
   log: Logger;
   /** KV bucket name. Default `mw-scan-cache`. */
   bucket?: string;
   /** How long an entry lives. Default 24 h. */
   ttlMs?: number;
-  /** How often clamd's version is asked (a change invalidates every entry). Default 60 s. */
-  versionCheckMs?: number;
   /** Deadline for one KV read; past it the part is scanned. Default 1000 ms. */
   kvTimeoutMs?: number;
-  /** Operator-chosen token in every key: changing it invalidates the cache (custom signature databases). */
+  /**
+   * Operator-chosen token in every key: changing it invalidates the whole cache at once. Not needed
+   * when a database changes (the engine identity does); an override, e.g. after changing clamd's
+   * limits or alert settings, which change verdicts without changing the database.
+   */
   epoch?: string;
 }
 
@@ -55,28 +63,37 @@ export interface ScanCacheStats {
   misses: number;
   /** Verdicts published to the bucket (fire-and-forget). */
   stored: number;
+  /** Verdicts deliberately not stored (unscannable/limits: they depend on load and limits). */
+  notCached: number;
   /** KV reads that failed or timed out (the part was scanned anyway), or writes that could not be sent. */
   kvErrors: number;
 }
 
 interface StoredVerdict {
-  kind: ScanOutcome['kind'];
+  kind: ScanResult['kind'];
   signature?: string;
   reason?: string;
+  /** The engine identity the verdict was filed under (without the epoch). */
   engine: string;
-  version: string;
+  address: string;
   scannedAt: string;
 }
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
-const DEFAULTS = { ttlMs: 24 * 3600 * 1000, versionCheckMs: 60_000, kvTimeoutMs: 1000 };
-/** While the version is unknown (clamd down at start), ask again this often. */
-const UNKNOWN_VERSION_RETRY_MS = 5000;
+const DEFAULTS = { ttlMs: 24 * 3600 * 1000, kvTimeoutMs: 1000 };
 
-/** A KV key token from clamd's version and the epoch: "ClamAV 1.4.6/27000" → "ClamAV_1_4_6-27000". */
-export function versionToken(engine: string, signatures: string, epoch = ''): string {
-  const raw = [engine, signatures, epoch].filter((s) => s.length > 0).join('-');
+/**
+ * A KV key token from an engine identity and the epoch:
+ * "ClamAV 1.4.6/Mailwarden.DbVersion.fdbd2c06606d" → "ClamAV_1_4_6_Mailwarden_DbVersion_fdbd2c06606d".
+ */
+export function engineToken(engine: string, epoch = ''): string {
+  const raw = [engine, epoch].filter((s) => s.length > 0).join('-');
   return raw.replace(/[^A-Za-z0-9_-]/g, '_') || 'unknown';
+}
+
+/** Whether a verdict may be reused: not when it depends on load or limits (unscannable/limits). */
+export function isCacheable(o: ScanResult): boolean {
+  return o.engine.length > 0 && !(o.kind === 'unscannable' && o.reason === 'limits');
 }
 
 function timeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -93,10 +110,12 @@ function decodeStored(bytes: Uint8Array): EngineOutcome | undefined {
   try {
     const v = JSON.parse(Buffer.from(bytes).toString('utf8')) as Partial<StoredVerdict>;
     const engine = typeof v.engine === 'string' ? v.engine : '';
-    if (v.kind === 'clean') return { kind: 'clean', engine };
-    if (v.kind === 'infected' && typeof v.signature === 'string') return { kind: 'infected', signature: v.signature, engine };
-    if (v.kind === 'unscannable' && typeof v.signature === 'string' && (v.reason === 'encrypted' || v.reason === 'corrupt' || v.reason === 'limits')) {
-      return { kind: 'unscannable', reason: v.reason, signature: v.signature, engine };
+    const address = typeof v.address === 'string' ? v.address : '';
+    if (v.kind === 'clean') return { kind: 'clean', engine, address };
+    if (v.kind === 'infected' && typeof v.signature === 'string') return { kind: 'infected', signature: v.signature, engine, address };
+    // unscannable/limits is never stored; an old entry with it is a miss.
+    if (v.kind === 'unscannable' && typeof v.signature === 'string' && (v.reason === 'encrypted' || v.reason === 'corrupt')) {
+      return { kind: 'unscannable', reason: v.reason, signature: v.signature, engine, address };
     }
   } catch {
     // not ours: treated as a miss
@@ -105,13 +124,11 @@ function decodeStored(bytes: Uint8Array): EngineOutcome | undefined {
 }
 
 export class ScanCache {
-  readonly stats: ScanCacheStats = { hits: 0, coalesced: 0, misses: 0, stored: 0, kvErrors: 0 };
-  private token: string | undefined;
+  readonly stats: ScanCacheStats = { hits: 0, coalesced: 0, misses: 0, stored: 0, notCached: 0, kvErrors: 0 };
   private readonly inflight = new Map<string, Promise<EngineOutcome>>();
-  private timer: NodeJS.Timeout | undefined;
-  private closed = false;
-  private readonly versionCheckMs: number;
   private readonly kvTimeoutMs: number;
+  /** The preferred engine's identity seen last (logged when it changes). */
+  private lastEngine: string | undefined;
   /** Keys published since the last flush() (at most 1000). */
   private readonly unconfirmed = new Set<string>();
 
@@ -120,11 +137,10 @@ export class ScanCache {
     private readonly opts: ScanCacheOptions,
     private readonly bucket: string,
   ) {
-    this.versionCheckMs = opts.versionCheckMs ?? DEFAULTS.versionCheckMs;
     this.kvTimeoutMs = opts.kvTimeoutMs ?? DEFAULTS.kvTimeoutMs;
   }
 
-  /** Creates (or opens) the bucket and learns clamd's version. Never fails: without KV it only coalesces. */
+  /** Creates (or opens) the bucket. Never fails: without KV it only coalesces. */
   static async open(opts: ScanCacheOptions): Promise<ScanCache> {
     const bucket = opts.bucket ?? SCAN_CACHE_BUCKET;
     let kv: KV | undefined;
@@ -137,34 +153,19 @@ export class ScanCache {
         return undefined;
       });
     }
-    const cache = new ScanCache(kv, opts, bucket);
-    await cache.refreshVersion();
-    cache.schedule();
-    return cache;
+    return new ScanCache(kv, opts, bucket);
   }
 
-  /** The key prefix in use; undefined while clamd's version is unknown (then nothing is read or written). */
-  get version(): string | undefined {
-    return this.token;
-  }
-
-  /** Asks clamd for its version; a change switches the key prefix. A failure keeps the known version. */
-  async refreshVersion(): Promise<void> {
-    try {
-      const v = await this.opts.clamd.version();
-      const next = versionToken(v.engine, v.signatures, this.opts.epoch);
-      if (next !== this.token) {
-        this.opts.log.info({ event: 'scan_cache.version', previous: this.token, version: next, raw: v.raw }, `scan cache keyed by ${next}`);
-        this.token = next;
-      }
-    } catch (err) {
-      this.opts.log.warn({ event: 'scan_cache.version_failed', version: this.token, err: (err as Error).message }, 'could not ask clamd for its version');
-    }
+  /** The KV key of content `sha256` scanned by the engine with identity `engine`. */
+  key(engine: string, sha256: string): string {
+    return `${engineToken(engine, this.opts.epoch)}.${sha256}`;
   }
 
   /**
-   * The verdict for content `sha256`: from the bucket, from a scan of the same content in flight,
-   * or from `scan()` (then stored, unless it threw: errors and timeouts are never cached).
+   * The verdict for content `sha256`: from the bucket (filed under the identity of the engine that
+   * would scan now), from a scan of the same content in flight, or from `scan()` — then stored
+   * under the identity of the engine that scanned, unless it is unscannable/limits or it threw
+   * (errors and timeouts are never cached).
    */
   async scan(sha256: string, scan: () => Promise<EngineOutcome>): Promise<{ outcome: EngineOutcome; source: CacheSource }> {
     if (!SHA256_HEX.test(sha256)) {
@@ -183,17 +184,17 @@ export class ScanCache {
         return { outcome: await scan(), source: 'scan' };
       }
     }
-    const token = this.token;
-    const key = token === undefined ? undefined : `${token}.${sha256}`;
     const leader = (async (): Promise<{ outcome: EngineOutcome; source: CacheSource }> => {
-      const cached = key === undefined ? undefined : await this.read(key);
+      const engine = this.kv ? await this.preferredEngine() : undefined;
+      const cached = engine === undefined ? undefined : await this.read(this.key(engine, sha256));
       if (cached) {
         this.stats.hits++;
         return { outcome: cached, source: 'kv' };
       }
       this.stats.misses++;
       const outcome = await scan();
-      if (key !== undefined && token !== undefined) this.write(key, token, outcome);
+      if (isCacheable(outcome)) this.write(this.key(outcome.engine, sha256), outcome);
+      else this.stats.notCached++;
       return { outcome, source: 'scan' };
     })();
     const shared = leader.then((r) => r.outcome);
@@ -220,16 +221,23 @@ export class ScanCache {
     }
   }
 
-  close(): void {
-    this.closed = true;
-    clearTimeout(this.timer);
-  }
+  /** Nothing to release (no timers); kept so callers can close it like the other resources. */
+  close(): void {}
 
-  private schedule(): void {
-    if (this.closed) return;
-    const ms = this.token === undefined ? Math.min(UNKNOWN_VERSION_RETRY_MS, this.versionCheckMs) : this.versionCheckMs;
-    this.timer = setTimeout(() => void this.refreshVersion().finally(() => this.schedule()), ms);
-    this.timer.unref();
+  /** The identity of the engine that would scan now; undefined when no engine can tell (then no lookup). */
+  private async preferredEngine(): Promise<string | undefined> {
+    let engine: string | undefined;
+    try {
+      engine = (await this.opts.clamd.preferredEngine())?.engine;
+    } catch (err) {
+      this.opts.log.warn({ event: 'scan_cache.engine_failed', err: (err as Error).message }, 'could not tell which clamd would scan');
+    }
+    if (engine !== this.lastEngine) {
+      if (engine === undefined) this.opts.log.warn({ event: 'scan_cache.engine_unknown', previous: this.lastEngine }, 'no clamd answers: scanning without the cache');
+      else this.opts.log.info({ event: 'scan_cache.engine', previous: this.lastEngine, engine }, `scan cache looks up under ${engine}`);
+      this.lastEngine = engine;
+    }
+    return engine;
   }
 
   private async read(key: string): Promise<EngineOutcome | undefined> {
@@ -251,14 +259,14 @@ export class ScanCache {
    * about 0.4 ms of scanner CPU per part for lookup + acknowledged write). A lost write only costs
    * a later scan. The verdict goes out without waiting for it.
    */
-  private write(key: string, token: string, o: EngineOutcome): void {
+  private write(key: string, o: EngineOutcome): void {
     if (!this.kv) return;
     const value: StoredVerdict = {
       kind: o.kind,
       ...(o.kind !== 'clean' ? { signature: o.signature } : {}),
       ...(o.kind === 'unscannable' ? { reason: o.reason } : {}),
       engine: o.engine,
-      version: token,
+      address: o.address,
       scannedAt: new Date().toISOString(),
     };
     try {
@@ -274,27 +282,33 @@ export class ScanCache {
 
 /**
  * The cache as the scanner's environment configures it: SCAN_CACHE (`on`/`off`, default on),
- * SCAN_CACHE_TTL_MS (default 86400000), SCAN_CACHE_VERSION_CHECK_MS (default 60000),
- * SCAN_CACHE_EPOCH (default empty). Undefined when switched off.
+ * SCAN_CACHE_TTL_MS (default 86400000), SCAN_CACHE_EPOCH (default empty, an operator override).
+ * Undefined when switched off. SCAN_CACHE_VERSION_CHECK_MS is the clamd client's
+ * identityRefreshMs (main.ts, scanCacheIdentityRefreshMs()).
  */
-export async function openScanCache(opts: Omit<ScanCacheOptions, 'ttlMs' | 'versionCheckMs' | 'epoch'> & { env: NodeJS.ProcessEnv }): Promise<ScanCache | undefined> {
+export async function openScanCache(opts: Omit<ScanCacheOptions, 'ttlMs' | 'epoch'> & { env: NodeJS.ProcessEnv }): Promise<ScanCache | undefined> {
   const { env, ...rest } = opts;
   const mode = (env.SCAN_CACHE ?? 'on').toLowerCase();
   if (mode === 'off' || mode === 'false' || mode === '0') {
     rest.log.info({ event: 'scan_cache.off' }, 'scan cache switched off (SCAN_CACHE=off)');
     return undefined;
   }
-  const int = (name: string, def: number): number => {
-    const text = env[name];
-    if (text === undefined || text === '') return def;
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer (got "${text}")`);
-    return n;
-  };
   return ScanCache.open({
     ...rest,
-    ttlMs: int('SCAN_CACHE_TTL_MS', DEFAULTS.ttlMs),
-    versionCheckMs: int('SCAN_CACHE_VERSION_CHECK_MS', DEFAULTS.versionCheckMs),
+    ttlMs: positiveInt(env, 'SCAN_CACHE_TTL_MS', DEFAULTS.ttlMs),
     ...(env.SCAN_CACHE_EPOCH ? { epoch: env.SCAN_CACHE_EPOCH } : {}),
   });
+}
+
+/** SCAN_CACHE_VERSION_CHECK_MS (default 60000): how often the clamd client re-learns each engine's identity. */
+export function scanCacheIdentityRefreshMs(env: NodeJS.ProcessEnv): number {
+  return positiveInt(env, 'SCAN_CACHE_VERSION_CHECK_MS', 60_000);
+}
+
+function positiveInt(env: NodeJS.ProcessEnv, name: string, def: number): number {
+  const text = env[name];
+  if (text === undefined || text === '') return def;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer (got "${text}")`);
+  return n;
 }

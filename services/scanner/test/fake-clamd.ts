@@ -1,19 +1,24 @@
 /**
  * A fake clamd on 127.0.0.1:0 speaking the z-protocol (zVERSION, zPING, zINSTREAM), to count
  * scans and inject answers: a verdict chosen from the content, an ERROR, no answer at all, or
- * a VERSION that changes. Real clamd is in libs/clamd's tests; here only the count matters.
+ * a VERSION / database probe answer that changes. Real clamd is in libs/clamd's tests and in
+ * scan-cache-engines.test.ts; here only the count matters.
  */
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import type { ClamdAddress } from '@mailwarden/clamd';
+import { DATABASE_PROBE, type ClamdAddress } from '@mailwarden/clamd';
 
 export type FakeReply = 'OK' | 'ERROR' | 'HANG' | { found: string };
 
 export interface FakeClamd {
   address: ClamdAddress & { kind: 'tcp' };
-  /** INSTREAM scans answered or left hanging. */
+  /** INSTREAM scans answered or left hanging (the database probe not counted). */
   scans: number;
+  /** Database probes answered (INSTREAM of DATABASE_PROBE). */
+  probes: number;
   /** VERSION reply without NUL; `undefined` makes VERSION fail (connection closed). */
   version: string | undefined;
+  /** The probe signature name (answered "FOUND"); `undefined`: OK (a database without the probe). */
+  probeName: string | undefined;
   /** Chooses the reply for one scanned content. Default: OK. */
   reply: (content: Buffer) => FakeReply;
   close(): Promise<void>;
@@ -24,7 +29,9 @@ export async function startFakeClamd(): Promise<FakeClamd> {
   const fake: FakeClamd = {
     address: { kind: 'tcp', host: '127.0.0.1', port: 0 },
     scans: 0,
+    probes: 0,
     version: 'ClamAV 1.4.6',
+    probeName: undefined,
     reply: () => 'OK',
     close: async () => {
       for (const s of sockets) s.destroy();
@@ -64,8 +71,14 @@ export async function startFakeClamd(): Promise<FakeClamd> {
         const len = buf.readUInt32BE(0);
         if (buf.length < 4 + len) return;
         if (len === 0) {
+          const content = Buffer.concat(body);
+          if (content.toString('latin1') === DATABASE_PROBE) {
+            fake.probes++;
+            socket.end(fake.probeName === undefined ? 'stream: OK\0' : `stream: ${fake.probeName}.UNOFFICIAL FOUND\0`);
+            return;
+          }
           fake.scans++;
-          const r = fake.reply(Buffer.concat(body));
+          const r = fake.reply(content);
           if (r === 'HANG') return;
           if (r === 'OK') socket.end('stream: OK\0');
           else if (r === 'ERROR') socket.end('Can not allocate memory ERROR\0');

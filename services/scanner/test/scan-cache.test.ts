@@ -1,6 +1,7 @@
 /**
  * The scan cache against a real nats-server (KV bucket) and a fake clamd (to count scans and
- * inject errors, hangs and version changes).
+ * inject errors, hangs and identity changes). Two real clamd engines with different databases:
+ * scan-cache-engines.test.ts.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -15,7 +16,7 @@ import { Kvm } from '@nats-io/kv';
 import { ClamdClient } from '@mailwarden/clamd';
 import { createLogger } from '@mailwarden/log';
 import { startNats, type RunningNats } from '@mailwarden/local-stack';
-import { ScanCache, openScanCache, versionToken, type EngineOutcome } from '../src/scan-cache.js';
+import { ScanCache, engineToken, isCacheable, openScanCache, scanCacheIdentityRefreshMs, type EngineOutcome } from '../src/scan-cache.js';
 import { startFakeClamd, type FakeClamd } from './fake-clamd.js';
 
 const log = createLogger('scan-cache-test', 'silent');
@@ -53,12 +54,17 @@ describe('ScanCache', () => {
     await fake.close();
   });
 
-  const open = async (opts: { ttlMs?: number; epoch?: string } = {}): Promise<ScanCache> => {
-    const cache = await ScanCache.open({ kvm, clamd, log, bucket, versionCheckMs: 3_600_000, ...opts });
+  const open = async (opts: { ttlMs?: number; epoch?: string; client?: ClamdClient } = {}): Promise<ScanCache> => {
+    const { client, ...rest } = opts;
+    const cache = await ScanCache.open({ kvm, clamd: client ?? clamd, log, bucket, ...rest });
     caches.push(cache);
     return cache;
   };
-  const scanOf = (content: Buffer) => (): Promise<EngineOutcome> => clamd.scan(async () => Readable.from([content]));
+  const scanOf =
+    (content: Buffer, client?: ClamdClient) =>
+    (): Promise<EngineOutcome> =>
+      (client ?? clamd).scan(async () => Readable.from([content]));
+  const address = (): string => `127.0.0.1:${fake.address.port}`;
   const keys = async (): Promise<string[]> => {
     const out: string[] = [];
     for await (const k of await (await kvm.open(bucket)).keys()) out.push(k);
@@ -71,11 +77,12 @@ describe('ScanCache', () => {
     const first = await cache.scan(sha(content), scanOf(content));
     await cache.flush();
     const second = await cache.scan(sha(content), scanOf(content));
-    assert.deepEqual(first, { outcome: { kind: 'clean', engine: `127.0.0.1:${fake.address.port}` }, source: 'scan' });
+    assert.deepEqual(first, { outcome: { kind: 'clean', engine: 'ClamAV 1.4.6', address: address() }, source: 'scan' });
     assert.deepEqual(second, { outcome: first.outcome, source: 'kv' });
     assert.equal(fake.scans, 1);
     assert.deepEqual(await keys(), [`ClamAV_1_4_6.${sha(content)}`]);
-    assert.deepEqual(cache.stats, { hits: 1, coalesced: 0, misses: 1, stored: 1, kvErrors: 0 });
+    assert.deepEqual(cache.stats, { hits: 1, coalesced: 0, misses: 1, stored: 1, notCached: 0, kvErrors: 0 });
+    assert.equal(fake.probes, 1, 'the identity is learned once (VERSION + one probe), not per scan');
 
     // Another scanner process (a second cache on the same bucket) finds it too.
     const other = await open();
@@ -101,8 +108,8 @@ describe('ScanCache', () => {
       const a = await cache.scan(sha(infected), scanOf(infected));
       const b = await cache.scan(sha(encrypted), scanOf(encrypted));
       await cache.flush();
-      assert.deepEqual(a.outcome, { kind: 'infected', signature: 'Mailwarden.Test.EICAR.UNOFFICIAL', engine: `127.0.0.1:${fake.address.port}` });
-      assert.deepEqual(b.outcome, { kind: 'unscannable', reason: 'encrypted', signature: 'Heuristics.Encrypted.Zip', engine: `127.0.0.1:${fake.address.port}` });
+      assert.deepEqual(a.outcome, { kind: 'infected', signature: 'Mailwarden.Test.EICAR.UNOFFICIAL', engine: 'ClamAV 1.4.6', address: address() });
+      assert.deepEqual(b.outcome, { kind: 'unscannable', reason: 'encrypted', signature: 'Heuristics.Encrypted.Zip', engine: 'ClamAV 1.4.6', address: address() });
       assert.equal(a.source, round === 0 ? 'scan' : 'kv');
       assert.equal(b.source, round === 0 ? 'scan' : 'kv');
     }
@@ -137,43 +144,100 @@ describe('ScanCache', () => {
     assert.equal(fake.scans, 2);
   });
 
-  it('a new signature version (or epoch) invalidates every entry', async () => {
+  it('never caches a limits verdict (load- and configuration-dependent)', async () => {
     const cache = await open();
-    const content = Buffer.from('scanned before the signature update');
+    const content = Buffer.from('took too long under load');
+    fake.reply = () => ({ found: 'Heuristics.Limits.Exceeded.MaxScanTime' });
+    for (let round = 0; round < 2; round++) {
+      const r = await cache.scan(sha(content), scanOf(content));
+      assert.equal(r.source, 'scan');
+      assert.deepEqual(r.outcome, { kind: 'unscannable', reason: 'limits', signature: 'Heuristics.Limits.Exceeded.MaxScanTime', engine: 'ClamAV 1.4.6', address: address() });
+    }
+    // The INSTREAM size limit, from a scan function (as the worker passes one).
+    const big = Buffer.from('over StreamMaxLength');
+    const sizeLimit = async (): Promise<EngineOutcome> => ({ kind: 'unscannable', reason: 'limits', signature: 'INSTREAM size limit exceeded', engine: 'ClamAV 1.4.6', address: address() });
+    assert.equal((await cache.scan(sha(big), sizeLimit)).source, 'scan');
+    assert.equal((await cache.scan(sha(big), sizeLimit)).source, 'scan');
+    await cache.flush();
+    assert.deepEqual(await keys(), []);
+    assert.equal(fake.scans, 2);
+    assert.deepEqual(cache.stats, { hits: 0, coalesced: 0, misses: 4, stored: 0, notCached: 4, kvErrors: 0 });
+    // Once the load is gone, the real verdict is cached as usual.
+    fake.reply = () => 'OK';
     await cache.scan(sha(content), scanOf(content));
     await cache.flush();
-    fake.version = 'ClamAV 1.4.6/27001/Tue Nov 25 09:00:00 2026';
-    await cache.refreshVersion();
-    assert.equal(cache.version, 'ClamAV_1_4_6-27001');
+    assert.deepEqual(await keys(), [`ClamAV_1_4_6.${sha(content)}`]);
+  });
+
+  it('looks up under the engine that would scan, stores under the engine that did', async () => {
+    const cache = await open();
+    const content = Buffer.from('scanned elsewhere');
+    const elsewhere = async (): Promise<EngineOutcome> => ({ kind: 'clean', engine: 'ClamAV 1.4.6/Mailwarden.DbVersion.000000000000', address: 'other:3310' });
+    assert.equal((await cache.scan(sha(content), elsewhere)).source, 'scan');
+    await cache.flush();
+    assert.deepEqual(await keys(), [`ClamAV_1_4_6_Mailwarden_DbVersion_000000000000.${sha(content)}`]);
+    // The fake (identity "ClamAV 1.4.6") would scan now: the other engine's verdict is not its.
     const again = await cache.scan(sha(content), scanOf(content));
-    await cache.flush();
     assert.equal(again.source, 'scan');
-    assert.equal(fake.scans, 2);
-    assert.deepEqual(await keys(), [`ClamAV_1_4_6-27001.${sha(content)}`, `ClamAV_1_4_6.${sha(content)}`]);
-
-    const bumped = await open({ epoch: '2026-11-27' });
-    assert.equal(bumped.version, 'ClamAV_1_4_6-27001-2026-11-27');
-    assert.equal((await bumped.scan(sha(content), scanOf(content))).source, 'scan');
-    assert.equal(fake.scans, 3);
+    assert.equal(again.outcome.engine, 'ClamAV 1.4.6');
+    assert.equal(fake.scans, 1);
   });
 
-  it('keeps the known version when clamd cannot tell it', async () => {
-    const cache = await open();
-    fake.version = undefined;
-    await cache.refreshVersion();
-    assert.equal(cache.version, 'ClamAV_1_4_6');
-  });
-
-  it('with the version unknown (clamd down at start) it scans and stores nothing', async () => {
-    fake.version = undefined;
-    const cache = await open();
-    assert.equal(cache.version, undefined);
-    const content = Buffer.from('no version, no cache');
-    assert.equal((await cache.scan(sha(content), scanOf(content))).source, 'scan');
+  it('a new database (probe name) or VERSION changes the identity: every entry is invalidated', async () => {
+    const client = new ClamdClient({ addresses: [fake.address], scanTimeoutMs: 1000, identityRefreshMs: 1 });
+    const cache = await open({ client });
+    const content = Buffer.from('scanned before the signature update');
+    fake.probeName = 'Mailwarden.DbVersion.aaaaaaaaaaaa';
+    await cache.scan(sha(content), scanOf(content, client));
     await cache.flush();
-    assert.equal((await cache.scan(sha(content), scanOf(content))).source, 'scan');
-    assert.equal(fake.scans, 2);
-    assert.deepEqual(await keys(), []);
+    await new Promise((r) => setTimeout(r, 5));
+    assert.equal((await cache.scan(sha(content), scanOf(content, client))).source, 'kv');
+
+    fake.probeName = 'Mailwarden.DbVersion.bbbbbbbbbbbb'; // the custom database changed, VERSION did not
+    await new Promise((r) => setTimeout(r, 5));
+    const again = await cache.scan(sha(content), scanOf(content, client));
+    assert.equal(again.source, 'scan');
+    assert.equal(again.outcome.engine, 'ClamAV 1.4.6/Mailwarden.DbVersion.bbbbbbbbbbbb');
+
+    fake.probeName = undefined; // an official database: VERSION carries its version
+    fake.version = 'ClamAV 1.4.6/27001/Tue Nov 25 09:00:00 2026';
+    await new Promise((r) => setTimeout(r, 5));
+    assert.equal((await cache.scan(sha(content), scanOf(content, client))).source, 'scan');
+    await cache.flush();
+    assert.equal(fake.scans, 3);
+    assert.deepEqual(await keys(), [
+      `ClamAV_1_4_6_27001_Tue_Nov_25_09_00_00_2026.${sha(content)}`,
+      `ClamAV_1_4_6_Mailwarden_DbVersion_aaaaaaaaaaaa.${sha(content)}`,
+      `ClamAV_1_4_6_Mailwarden_DbVersion_bbbbbbbbbbbb.${sha(content)}`,
+    ]);
+
+    // The operator epoch still invalidates everything at once.
+    const bumped = await open({ client, epoch: '2026-11-27' });
+    assert.equal((await bumped.scan(sha(content), scanOf(content, client))).source, 'scan');
+    assert.equal(fake.scans, 4);
+  });
+
+  it('an engine that cannot tell its identity is neither looked up nor used to scan', async () => {
+    const cache = await open();
+    const content = Buffer.from('no identity, no cache');
+    await cache.scan(sha(content), scanOf(content));
+    await cache.flush();
+    const fresh = new ClamdClient({ addresses: [fake.address], connectTimeoutMs: 1000, scanTimeoutMs: 300, commandTimeoutMs: 300 });
+    const other = await open({ client: fresh });
+    fake.version = undefined;
+    await assert.rejects(other.scan(sha(content), scanOf(content, fresh)), { name: 'ClamdError' });
+    assert.equal(fake.scans, 1, 'nothing served from the cache, nothing scanned on an unidentified engine');
+    assert.deepEqual(other.stats, { hits: 0, coalesced: 0, misses: 1, stored: 0, notCached: 0, kvErrors: 0 });
+  });
+
+  it('with every clamd down it scans (and fails), never serving a cached verdict', async () => {
+    const cache = await open();
+    const content = Buffer.from('clamd is gone');
+    await cache.scan(sha(content), scanOf(content));
+    await cache.flush();
+    await fake.close();
+    await assert.rejects(cache.scan(sha(content), scanOf(content)), { name: 'ClamdError' });
+    assert.equal(cache.stats.hits, 0);
   });
 
   it('creates its bucket with the TTL and ignores content that is not a sha256', async () => {
@@ -193,14 +257,25 @@ describe('ScanCache', () => {
     const cache = await openScanCache({ kvm, clamd, log, bucket, env: { SCAN_CACHE_TTL_MS: '120000', SCAN_CACHE_EPOCH: 'e1' } });
     assert.ok(cache);
     caches.push(cache);
-    assert.equal(cache.version, 'ClamAV_1_4_6-e1');
+    const content = Buffer.from('with an epoch');
+    await cache.scan(sha(content), scanOf(content));
+    await cache.flush();
+    assert.deepEqual(await keys(), [`ClamAV_1_4_6-e1.${sha(content)}`]);
     assert.equal((await (await kvm.open(bucket)).status()).ttl, 120_000);
+    assert.equal(scanCacheIdentityRefreshMs({}), 60_000);
+    assert.equal(scanCacheIdentityRefreshMs({ SCAN_CACHE_VERSION_CHECK_MS: '5000' }), 5000);
+    assert.throws(() => scanCacheIdentityRefreshMs({ SCAN_CACHE_VERSION_CHECK_MS: '0' }), /SCAN_CACHE_VERSION_CHECK_MS/);
   });
 
-  it('versionToken makes a KV-safe key prefix', () => {
-    assert.equal(versionToken('ClamAV 1.4.6', ''), 'ClamAV_1_4_6');
-    assert.equal(versionToken('ClamAV 1.4.6', '27000'), 'ClamAV_1_4_6-27000');
-    assert.equal(versionToken('ClamAV 1.4.6', '27000', 'db v2'), 'ClamAV_1_4_6-27000-db_v2');
-    assert.equal(versionToken('', ''), 'unknown');
+  it('engineToken makes a KV-safe key prefix; isCacheable refuses limits', () => {
+    assert.equal(engineToken('ClamAV 1.4.6'), 'ClamAV_1_4_6');
+    assert.equal(engineToken('ClamAV 1.4.6/Mailwarden.DbVersion.fdbd2c06606d'), 'ClamAV_1_4_6_Mailwarden_DbVersion_fdbd2c06606d');
+    assert.equal(engineToken('ClamAV 1.4.6/27000/Tue Nov 25 09:00:00 2026', 'db v2'), 'ClamAV_1_4_6_27000_Tue_Nov_25_09_00_00_2026-db_v2');
+    assert.equal(engineToken(''), 'unknown');
+    const e = { engine: 'ClamAV 1.4.6', address: 'a:1' };
+    assert.equal(isCacheable({ kind: 'clean', ...e }), true);
+    assert.equal(isCacheable({ kind: 'unscannable', reason: 'encrypted', signature: 'Heuristics.Encrypted.Zip', ...e }), true);
+    assert.equal(isCacheable({ kind: 'unscannable', reason: 'limits', signature: 'Heuristics.Limits.Exceeded.MaxFileSize', ...e }), false);
+    assert.equal(isCacheable({ kind: 'clean', engine: '', address: 'a:1' }), false);
   });
 });

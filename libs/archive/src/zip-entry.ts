@@ -21,7 +21,8 @@ import {
 export interface Region {
   start: number;
   end: number;
-  label: string;
+  /** Built only when a problem is reported: a million healthy entries need no names. */
+  label: () => string;
 }
 
 /** Inflation budget shared by all members of one archive (verification stops when spent). */
@@ -38,43 +39,43 @@ export interface EntryOutcome {
 const READ_FLAGS = FLAG_ENCRYPTED | FLAG_DESCRIPTOR | FLAG_STRONG_ENCRYPTION;
 
 export function checkEntry(buf: Buffer, e: CentralEntry, delta: number, budget: VerifyBudget, problems: Problems): EntryOutcome {
-  const label = `member ${e.index + 1} (${displayName(e.name)})`;
+  const label = (): string => `member ${e.index + 1} (${displayName(e.name)})`;
   const encrypted = (e.flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION)) !== 0;
   const out: EntryOutcome = { encrypted };
-  if (e.disk !== 0) problems.add(`${label} is on another disk`);
+  if (e.disk !== 0) problems.add(`${label()} is on another disk`);
   const pos = e.localOffset + delta;
   const lh = readLocalHeader(buf, pos);
   if (!lh) {
-    problems.add(`local header of ${label} lies outside the file`);
+    problems.add(`local header of ${label()} lies outside the file`);
     return out;
   }
   if (!lh.signatureOk) {
-    problems.add(`local header of ${label} has no local header signature`);
+    problems.add(`local header of ${label()} has no local header signature`);
     return out;
   }
-  if (!lh.name.equals(e.name)) problems.add(`local header of ${label} names it "${displayName(lh.name)}"`);
+  if (!lh.name.equals(e.name)) problems.add(`local header of ${label()} names it "${displayName(lh.name)}"`);
   if (lh.method !== e.method || (lh.flags & READ_FLAGS) !== (e.flags & READ_FLAGS)) {
-    problems.add(`local header of ${label} does not match the central directory (method or flags)`);
+    problems.add(`local header of ${label()} does not match the central directory (method or flags)`);
   }
   // With a data descriptor (flag bit 3) the local CRC and sizes may be zero: the real values follow the data.
   const deferred = (e.flags & FLAG_DESCRIPTOR) !== 0;
   const differs = (local: number, central: number): boolean => (deferred ? local !== 0 && local !== central : local !== central);
   if (differs(lh.crc, e.crc) || differs(lh.compressedSize, e.compressedSize) || differs(lh.size, e.size)) {
-    problems.add(`local header of ${label} does not match the central directory (CRC or sizes)`);
+    problems.add(`local header of ${label()} does not match the central directory (CRC or sizes)`);
   }
   const dataStart = lh.dataStart;
   const dataEnd = dataStart + e.compressedSize;
   if (dataEnd > buf.length) {
-    problems.add(`data of ${label} runs past the end of the file`);
+    problems.add(`data of ${label()} runs past the end of the file`);
     return out;
   }
   let end = dataEnd;
   if (deferred) {
     const d = readDescriptor(buf, dataEnd, e.zip64);
-    if (!d) problems.add(`data descriptor of ${label} is missing`);
+    if (!d) problems.add(`data descriptor of ${label()} is missing`);
     else {
       if (d.crc !== e.crc || d.compressedSize !== e.compressedSize || d.size !== e.size) {
-        problems.add(`data descriptor of ${label} does not match the central directory`);
+        problems.add(`data descriptor of ${label()} does not match the central directory`);
       }
       end += d.length;
     }
@@ -82,11 +83,11 @@ export function checkEntry(buf: Buffer, e: CentralEntry, delta: number, budget: 
   out.region = { start: pos, end, label };
 
   if (encrypted) {
-    if (!CLAMD_ZIP_METHODS.has(e.method) && e.method !== METHOD_AES) problems.add(`${label} uses compression method ${e.method}, which clamd cannot unpack`);
+    if (!CLAMD_ZIP_METHODS.has(e.method) && e.method !== METHOD_AES) problems.add(`${label()} uses compression method ${e.method}, which clamd cannot unpack`);
     return out; // ciphertext: nothing more to verify
   }
   if (!CLAMD_ZIP_METHODS.has(e.method)) {
-    problems.add(`${label} uses compression method ${e.method}, which clamd cannot unpack`);
+    problems.add(`${label()} uses compression method ${e.method}, which clamd cannot unpack`);
     return out;
   }
   verifyData(buf.subarray(dataStart, dataEnd), e, label, budget, problems);
@@ -94,10 +95,10 @@ export function checkEntry(buf: Buffer, e: CentralEntry, delta: number, budget: 
 }
 
 /** CRC and size of stored and deflated members, while the budget lasts (over budget is not corruption). */
-function verifyData(data: Buffer, e: CentralEntry, label: string, budget: VerifyBudget, problems: Problems): void {
+function verifyData(data: Buffer, e: CentralEntry, label: () => string, budget: VerifyBudget, problems: Problems): void {
   if (e.method === METHOD_STORED && e.compressedSize !== e.size) {
     // clamd then tries to inflate it; other readers copy it: they disagree.
-    problems.add(`stored ${label} has different compressed and uncompressed sizes`);
+    problems.add(`stored ${label()} has different compressed and uncompressed sizes`);
     return;
   }
   if (e.method !== METHOD_STORED && e.method !== METHOD_DEFLATE) return; // no decoder here
@@ -108,14 +109,14 @@ function verifyData(data: Buffer, e: CentralEntry, label: string, budget: Verify
     // One byte over the declared size is enough to prove the size is a lie; never allocate more.
     const r = inflateBounded(data, e.size + 1, false);
     if (!r.ended) {
-      problems.add(r.overLimit ? `${label} inflates to more than its declared ${e.size} bytes` : `${label}: ${r.error}`);
+      problems.add(r.overLimit ? `${label()} inflates to more than its declared ${e.size} bytes` : `${label()}: ${r.error}`);
       return;
     }
     if (r.consumed !== data.length) {
-      problems.add(`deflate stream of ${label} ends ${data.length - r.consumed} bytes before its compressed size`);
+      problems.add(`deflate stream of ${label()} ends ${data.length - r.consumed} bytes before its compressed size`);
     }
     content = r.output;
   }
-  if (content.length !== e.size) problems.add(`${label} holds ${content.length} bytes, not the declared ${e.size}`);
-  else if (crc32(content) !== e.crc) problems.add(`CRC-32 of ${label} does not match`);
+  if (content.length !== e.size) problems.add(`${label()} holds ${content.length} bytes, not the declared ${e.size}`);
+  else if (crc32(content) !== e.crc) problems.add(`CRC-32 of ${label()} does not match`);
 }

@@ -60,9 +60,9 @@ function checkByteMap(buf: Buffer, layout: ZipLayout, regions: Region[], problem
   let prev: Region | undefined;
   let cursor = prefixEnd;
   for (const r of regions) {
-    if (prev && r.start < cursor) problems.add(`${r.label} overlaps ${prev.label}`);
+    if (prev && r.start < cursor) problems.add(`${r.label()} overlaps ${prev.label()}`);
     else if (r.start > cursor) {
-      problems.add(`${r.start - cursor} unaccounted bytes before ${r.label}`);
+      problems.add(`${r.start - cursor} unaccounted bytes before ${r.label()}`);
       findHiddenHeader(buf, cursor, r.start, problems);
     }
     if (r.end > cursor) {

@@ -20,6 +20,8 @@ export interface BuildOptions {
   /** With a prefix: offsets count from the start of the file (as `zip -A` writes) instead of the zip. */
   adjustOffsets?: boolean;
   comment?: Buffer;
+  /** Write Zip64 end records (forced when there are more than 65535 entries). */
+  zip64?: boolean;
 }
 
 export interface BuiltZip {
@@ -35,7 +37,6 @@ export interface BuiltZip {
 export function buildZip(entries: BuildEntry[], opts: BuildOptions = {}): BuiltZip {
   const prefix = opts.prefix ?? Buffer.alloc(0);
   const base = opts.adjustOffsets ? prefix.length : 0;
-  const parts: Buffer[] = [prefix];
   const central: Buffer[] = [];
   const locals: number[] = [];
   const centrals: number[] = [];
@@ -44,7 +45,7 @@ export function buildZip(entries: BuildEntry[], opts: BuildOptions = {}): BuiltZ
   for (const e of entries) {
     const name = Buffer.from(e.name, 'utf8');
     const method = e.method === 'store' ? 0 : e.method === undefined || e.method === 'deflate' ? 8 : e.method;
-    const body = method === 8 ? deflateRawSync(e.data) : e.data;
+    const body = e.method === undefined || e.method === 'deflate' ? deflateRawSync(e.data) : e.data;
     const crc = crc32(e.data);
     const flags = 0x0800 | (e.descriptor ? 0x0008 : 0);
     const local = Buffer.alloc(30);
@@ -81,7 +82,6 @@ export function buildZip(entries: BuildEntry[], opts: BuildOptions = {}): BuiltZ
     records.push(local, name, body, descriptor);
     pos += local.length + name.length + body.length + descriptor.length;
   }
-  parts.push(...records);
   const cdStart = pos;
   let cpos = cdStart;
   for (let i = 0; i < central.length; i += 2) {
@@ -90,15 +90,31 @@ export function buildZip(entries: BuildEntry[], opts: BuildOptions = {}): BuiltZ
   }
   const cd = Buffer.concat(central);
   const comment = opts.comment ?? Buffer.alloc(0);
+  const zip64 = opts.zip64 || entries.length > 0xffff;
+  const cdOffset = cdStart - prefix.length + base;
+  const end64 = Buffer.alloc(zip64 ? 76 : 0);
+  if (zip64) {
+    end64.writeUInt32LE(0x06064b50, 0);
+    end64.writeBigUInt64LE(44n, 4);
+    end64.writeUInt16LE(45, 12);
+    end64.writeUInt16LE(45, 14);
+    end64.writeBigUInt64LE(BigInt(entries.length), 24);
+    end64.writeBigUInt64LE(BigInt(entries.length), 32);
+    end64.writeBigUInt64LE(BigInt(cd.length), 40);
+    end64.writeBigUInt64LE(BigInt(cdOffset), 48);
+    end64.writeUInt32LE(0x07064b50, 56);
+    end64.writeBigUInt64LE(BigInt(cdStart + cd.length - prefix.length + base), 64);
+    end64.writeUInt32LE(1, 72);
+  }
   const eocd = Buffer.alloc(22);
   eocd.writeUInt32LE(0x06054b50, 0);
-  eocd.writeUInt16LE(entries.length, 8);
-  eocd.writeUInt16LE(entries.length, 10);
-  eocd.writeUInt32LE(cd.length, 12);
-  eocd.writeUInt32LE(cdStart - prefix.length + base, 16);
+  eocd.writeUInt16LE(zip64 ? 0xffff : entries.length, 8);
+  eocd.writeUInt16LE(zip64 ? 0xffff : entries.length, 10);
+  eocd.writeUInt32LE(zip64 ? 0xffffffff : cd.length, 12);
+  eocd.writeUInt32LE(zip64 ? 0xffffffff : cdOffset, 16);
   eocd.writeUInt16LE(comment.length, 20);
-  const zip = Buffer.concat([...parts, cd, eocd, comment]);
-  return { zip, locals, centrals, cdStart, eocd: cdStart + cd.length };
+  const zip = Buffer.concat([prefix, ...records, cd, end64, eocd, comment]);
+  return { zip, locals, centrals, cdStart, eocd: cdStart + cd.length + end64.length };
 }
 
 /** A copy of `buf` with `bytes` written at `at`. */

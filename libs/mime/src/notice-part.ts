@@ -29,6 +29,7 @@ export function rewriteAsNotice(node: MimeNode, filename: string): void {
  */
 export function rewriteHeadersAsNotice(headers: Headers, filename: string, root: boolean): string {
   const lines = headers.getList();
+  if (!root) headers.mbox = false; // a "From " line opening a part's header is no envelope, just not a header
   const content = (key: string): boolean => key.startsWith('content-');
   const first = lines.filter((line) => isHeaderLine(line.key, line.line)).findIndex((line) => content(line.key));
   const kept = lines.filter((line) => isHeaderLine(line.key, line.line) && !content(line.key));

@@ -16,7 +16,6 @@ export function encodeRegionNotice(text: string): Buffer {
     .normalize('NFKD')
     .replace(/[\u0300-\u036f]/g, '')
     .replace(/\r\n|\r|\n/g, '\n')
-    // eslint-disable-next-line no-control-regex
     .replace(/[^\x20-\x7e\t\n]/gu, '?');
   const lines: string[] = [];
   for (const line of ascii.split('\n')) {

@@ -139,16 +139,21 @@ class ByteSplicer extends Transform {
   /** A segment with lineBreakAfter just ended: check the bytes that follow. */
   private needLineBreak = false;
 
+  private readonly size: number;
+  private readonly sha256: string;
+
   constructor(
-    private readonly plan: SplicePlan,
+    plan: SplicePlan,
     private readonly segments: Segment[],
   ) {
     super();
+    this.size = plan.size;
+    this.sha256 = plan.sha256.toLowerCase();
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     try {
-      if (this.pos + chunk.length > this.plan.size) throw new SplicePlanError(`the message is over the ${this.plan.size} bytes of the plan`);
+      if (this.pos + chunk.length > this.size) throw new SplicePlanError(`the message is over the ${this.size} bytes of the plan`);
       this.hash.update(chunk);
       this.settle();
       let offset = 0;
@@ -175,9 +180,9 @@ class ByteSplicer extends Transform {
 
   override _flush(callback: TransformCallback): void {
     try {
-      if (this.pos !== this.plan.size) throw new SplicePlanError(`the message is ${this.pos} bytes, the plan is for ${this.plan.size}`);
+      if (this.pos !== this.size) throw new SplicePlanError(`the message is ${this.pos} bytes, the plan is for ${this.size}`);
       const sha256 = this.hash.digest('hex');
-      if (sha256 !== this.plan.sha256.toLowerCase()) throw new SplicePlanError(`the message has sha256 ${sha256}, the plan is for ${this.plan.sha256}`);
+      if (sha256 !== this.sha256) throw new SplicePlanError(`the message has sha256 ${sha256}, the plan is for ${this.sha256}`);
       this.settle();
       if (this.needLineBreak) this.push(CRLF);
       callback();

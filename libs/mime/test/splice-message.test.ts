@@ -5,13 +5,27 @@ import { join, relative } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
-import { SPLICE_HEADER_LIMIT, spliceMessage, SplicePlanError, type SplicePlan, type SpliceReplacement } from '../src/index.js';
+import { LineEndingCanonicalizer, SPLICE_HEADER_LIMIT, spliceMessage, SplicePlanError, type SplicePlan, type SpliceReplacement } from '../src/index.js';
 import { base64Body, collect, corpusDir, crlf, EICAR, eicarMessage, entity, leavesOf, multipartBody, source } from './helpers.js';
 import { hasPython, pythonParse, type PyPart } from './python-mime.js';
 
 const NOTICE_TEXT = 'The attachment eicar.com was removed.\nVirus: Eicar-Test-Signature';
 const NOTICE_NAME = 'eicar.com.removed.txt';
 const python = { skip: hasPython ? false : 'python3 not available' } as const;
+
+function corpusFiles(dir: string): string[] {
+  const files: string[] = [];
+  const walk = (folder: string): void => {
+    for (const name of readdirSync(folder).sort()) {
+      const path = join(folder, name);
+      if (folder === dir && ['README.md', 'MANIFEST.tsv', 'LICENSES', '.gitattributes'].includes(name)) continue;
+      if (statSync(path).isDirectory()) walk(path);
+      else files.push(path);
+    }
+  };
+  walk(dir);
+  return files;
+}
 
 function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
@@ -109,16 +123,7 @@ describe('spliceMessage', () => {
   it('gives every corpus message back byte for byte with an empty plan', async (t) => {
     const dir = corpusDir();
     if (!dir) return t.skip('no corpus (see /work/shared/corpus/README.md)');
-    const files: string[] = [];
-    const walk = (folder: string): void => {
-      for (const name of readdirSync(folder).sort()) {
-        const path = join(folder, name);
-        if (folder === dir && ['README.md', 'MANIFEST.tsv', 'LICENSES', '.gitattributes'].includes(name)) continue;
-        if (statSync(path).isDirectory()) walk(path);
-        else files.push(path);
-      }
-    };
-    walk(dir);
+    const files = corpusFiles(dir);
     assert.ok(files.length > 300, `${files.length} corpus files`);
     for (const file of files) {
       const data = readFileSync(file);
@@ -127,6 +132,26 @@ describe('spliceMessage', () => {
         assert.ok((await collect(spliceMessage(stream, plan))).equals(data), relative(dir, file));
       }
     }
+  });
+
+  it('prefixes the Subject of every corpus message (CRLF canonical), touching nothing but the root header', async (t) => {
+    const dir = corpusDir();
+    if (!dir) return t.skip('no corpus (see /work/shared/corpus/README.md)');
+    let checked = 0;
+    for (const file of corpusFiles(dir)) {
+      const original = readFileSync(file);
+      if (original.includes(0)) continue; // refused by the gateways (NulByteError)
+      const message = await collect(Readable.from([original]).pipe(new LineEndingCanonicalizer()));
+      const rootEnd = headerEnd(message, 0);
+      const output = await splice(message, planFor(message, [], '[VIRUS]'), 64);
+      const name = relative(dir, file);
+      assert.ok(output.subarray(output.length - (message.length - rootEnd)).equals(message.subarray(rootEnd)), `${name}: body changed`);
+      const { subject } = await leavesOf(output);
+      assert.ok(subject?.startsWith('[VIRUS]'), `${name}: subject ${subject}`);
+      assert.ok((await splice(output, planFor(output, [], '[VIRUS]'))).equals(output), `${name}: prefixed twice`);
+      checked++;
+    }
+    t.diagnostic(`${checked} messages`);
   });
 
   it('replaces a leaf of multipart/mixed by a text/plain notice, siblings byte-identical', python, async () => {
@@ -279,6 +304,7 @@ describe('spliceMessage', () => {
   it('drops every Content-* header of a replaced node, duplicates, odd spacing, folding and non-headers included', python, async () => {
     const part = entity(
       [
+        'From nobody Mon Jan  1 00:00:00 2024',
         'Content-Type: text/plain',
         'X-Keep: one,',
         '\ttwo',
@@ -294,7 +320,7 @@ describe('spliceMessage', () => {
       base64Body(EICAR),
     );
     const message = entity(['Subject: dup', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="outer"'], multipartBody('outer', [part]));
-    const leaf = node(message, 'Content-Type: text/plain\r\nX-Keep', 'outer');
+    const leaf = node(message, 'From nobody', 'outer');
     const output = await splice(message, planFor(message, [leaf]));
     const headers = output.subarray(leaf.range.start, headerEnd(output, leaf.range.start)).toString();
     assert.equal(

@@ -10,21 +10,27 @@ import { resolveLimits, type ArchiveCheck, type ArchiveFormat, type ArchiveLimit
 import { checkZip } from './zip.js';
 import { eocdCandidates, SIG_CENTRAL, SIG_EOCD, SIG_EOCD64_LOCATOR, SIG_LOCAL } from './zip-records.js';
 
+export interface CheckOptions {
+  /** Intact archives also hand back the members that are archives themselves (zip and gzip), so nested ones get checked too. */
+  nested?: boolean;
+}
+
 /** undefined when `content` is not an archive this library knows (by magic bytes / structure). */
-export function checkArchive(content: Buffer, limits?: Partial<ArchiveLimits>): ArchiveCheck | undefined {
+export function checkArchive(content: Buffer, limits?: Partial<ArchiveLimits>, options: CheckOptions = {}): ArchiveCheck | undefined {
   const format = detectFormat(content);
   if (!format) return undefined;
   const resolved = resolveLimits(limits);
+  const nested = options.nested ? (member: Buffer) => detectFormat(member) !== undefined : undefined;
   try {
     switch (format) {
       case '7z':
         return checkSevenZip(content);
       case 'gzip':
-        return checkGzip(content, resolved);
+        return checkGzip(content, resolved, nested);
       case 'tar':
         return checkTar(content, resolved);
       case 'zip':
-        return checkZip(content, resolved);
+        return checkZip(content, resolved, nested);
     }
   } catch (err) {
     return { format, status: 'corrupt', detail: `unreadable ${format}: ${err instanceof Error ? err.message : String(err)}`, members: [] };

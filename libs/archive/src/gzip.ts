@@ -53,7 +53,8 @@ function readHeader(buf: Buffer, pos: number): { dataStart: number; name?: strin
   return { dataStart: p, name };
 }
 
-export function checkGzip(buf: Buffer, limits: ArchiveLimits): ArchiveCheck {
+/** `nested`: for an intact gzip, hand back its output when that is an archive itself (a .tar.gz, a zipped zip). */
+export function checkGzip(buf: Buffer, limits: ArchiveLimits, nested?: (member: Buffer) => boolean): ArchiveCheck {
   const problems = new Problems();
   const outputs: Buffer[] = [];
   let produced = 0;
@@ -95,7 +96,10 @@ export function checkGzip(buf: Buffer, limits: ArchiveLimits): ArchiveCheck {
   } catch (err) {
     problems.addError('gzip', err);
   }
-  if (!problems.any) return { format: 'gzip', status: 'intact', members: [] };
+  if (!problems.any) {
+    const output = nested && outputs.length ? Buffer.concat(outputs) : undefined;
+    return { format: 'gzip', status: 'intact', members: output && nested?.(output) ? [{ name: firstName || 'gunzip output', content: output, via: 'gunzip output' }] : [] };
+  }
   const collector = new MemberCollector(limits);
   collector.add(firstName || 'gunzip output', Buffer.concat(outputs), 'gunzip output');
   if (trailing) collector.add('trailing data', trailing, 'data after the last gzip member');

@@ -4,7 +4,7 @@
  *   archives the members a lenient extractor would still recover, so they can be scanned too.
  * Pure Node (zlib, crypto); bounded memory and time for any input (see ArchiveLimits).
  */
-export { checkArchive, detectFormat } from './detect.js';
+export { checkArchive, detectFormat, type CheckOptions } from './detect.js';
 export {
   DEFAULT_ARCHIVE_LIMITS,
   type ArchiveCheck,

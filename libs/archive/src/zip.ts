@@ -11,7 +11,8 @@ import { readZipLayout, type ZipLayout } from './zip-layout.js';
 import { LOCAL_SIG_BYTES } from './zip-records.js';
 import { recoverZip } from './zip-recover.js';
 
-export function checkZip(buf: Buffer, limits: ArchiveLimits): ArchiveCheck {
+/** `nested`: for an intact zip, hand back the members that are archives themselves (to be checked in turn). */
+export function checkZip(buf: Buffer, limits: ArchiveLimits, nested?: (member: Buffer) => boolean): ArchiveCheck {
   const problems = new Problems();
   let layout: ZipLayout | undefined;
   let encrypted = false;
@@ -21,7 +22,7 @@ export function checkZip(buf: Buffer, limits: ArchiveLimits): ArchiveCheck {
   } catch (err) {
     problems.addError('unreadable zip structure', err);
   }
-  if (!problems.any) return { format: 'zip', status: encrypted ? 'encrypted' : 'intact', members: [] };
+  if (!problems.any) return { format: 'zip', status: encrypted ? 'encrypted' : 'intact', members: nested && !encrypted ? nestedMembers(buf, layout, limits, nested) : [] };
   const collector = new MemberCollector(limits);
   try {
     recoverZip(buf, layout?.entries ?? [], layout?.delta ?? 0, collector);
@@ -82,4 +83,18 @@ function findHiddenHeader(buf: Buffer, from: number, to: number, problems: Probl
   if (to - from < 4) return;
   const at = buf.subarray(from, to).indexOf(LOCAL_SIG_BYTES);
   if (at >= 0) problems.add(`local file header at offset ${from + at} is not in the central directory`);
+}
+
+/**
+ * clamd unpacks an intact zip and scans its members, but a damaged archive inside it is its blind
+ * spot again: the members that are archives go back to the caller to be checked in turn.
+ */
+function nestedMembers(buf: Buffer, layout: ZipLayout | undefined, limits: ArchiveLimits, isArchive: (member: Buffer) => boolean): ArchiveCheck['members'] {
+  const collector = new MemberCollector(limits);
+  try {
+    recoverZip(buf, layout?.entries ?? [], layout?.delta ?? 0, collector);
+  } catch {
+    // best effort, as for a corrupt zip
+  }
+  return collector.members.filter((m) => isArchive(m.content));
 }

@@ -42,7 +42,7 @@ const done = runWorkLoop({
         clamd,
         log,
         cache,
-        checkArchive,
+        checkArchive: (bytes) => checkArchive(bytes, undefined, { nested: true }),
         concurrency: parseInteger(env.SCANNER_PART_CONCURRENCY, 'SCANNER_PART_CONCURRENCY', 1),
         inMemoryBytes: parseInteger(env.SCANNER_MEMORY_BYTES, 'SCANNER_MEMORY_BYTES', 1),
         limits: {

@@ -118,8 +118,11 @@ async function loadPhase(stack: BenchStack, p: LoadPhase, scannerLog: LogCursor 
       const s3 = await stack.s3counter.stats();
       out.s3PerMsg = Object.fromEntries(Object.entries(s3).map(([k, v]) => [k, v / n]));
     }
-    const ev = countEvents(scannerLog?.take() ?? []);
-    out.scanner = { scanned: ev['part.scanned'] ?? 0, cacheHits: ev['part.cache_hit'] ?? 0, retries: ev['part.retry'] ?? 0, errors: ev['part.error'] ?? 0 };
+    const lines = scannerLog?.take() ?? [];
+    const ev = countEvents(lines);
+    const analysed = lines.filter((l) => l.event === 'message.analysed');
+    const sum = (k: string): number => analysed.reduce((a, l) => a + (Number(l[k]) || 0), 0);
+    out.scanner = { scanned: sum('engineScans'), cacheHits: sum('cacheHits'), retries: ev['message.retry'] ?? 0, errors: ev['message.error'] ?? 0 };
     out.infectedFound = out.sink?.notices;
   }
   return out;
@@ -135,13 +138,13 @@ async function massMailingPhase(stack: BenchStack, plan: Plan['massMailing'], sc
       message: (i) => ({ data: mm.message(i, `rcpt${i}@example.test`), to: [`rcpt${i}@example.test`] }),
     }),
   );
-  const lines = scannerLog.take();
-  const all = countEvents(lines);
-  const att = countEvents(lines, (l) => l.sha256 === mm.sha256);
+  const analysed = scannerLog.take().filter((l) => l.event === 'message.analysed');
+  const sum = (k: string): number => analysed.reduce((a, l) => a + (Number(l[k]) || 0), 0);
+  const attachmentScans = analysed.filter((l) => Array.isArray(l.scanned) && (l.scanned as unknown[]).includes(mm.sha256)).length;
   return {
     messages: plan.messages, concurrency: plan.concurrency, attachmentBytes: plan.size, ok: result.ok, seconds: result.elapsedS, msgsPerS: result.ok / result.elapsedS,
-    attachmentScans: att['part.scanned'] ?? 0, attachmentCacheHits: att['part.cache_hit'] ?? 0,
-    scanned: all['part.scanned'] ?? 0, cacheHits: all['part.cache_hit'] ?? 0,
+    attachmentScans, attachmentCacheHits: Math.max(0, result.ok - attachmentScans),
+    scanned: sum('engineScans'), cacheHits: sum('cacheHits'),
     mwCpuMsPerMsg: MW.reduce((a, s) => a + (procs[s]?.cpuMsPerUnit ?? 0), 0),
     clamdCpuMsPerMsg: procs.clamd?.cpuMsPerUnit ?? NaN,
     s3RequestsPerMsg: (await stack.s3counter.stats()).requests! / Math.max(1, result.ok),

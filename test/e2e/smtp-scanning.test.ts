@@ -299,7 +299,7 @@ describe('scaling out', () => {
       users.map((u, i) => send(`${u}@example.test`, composeMessage({ attachments: Array.from({ length: 3 }, (_, k) => ({ filename: `f${k}.bin`, data: Buffer.from(`part ${i} ${k} `.repeat(3000)) })) }))),
     );
     for (const r of replies) assert.equal(r.data?.[0], 250, JSON.stringify(r));
-    const counts = gw.services.scanner!.map((s) => (s.output().match(/"event":"part.scanned"/g) ?? []).length);
-    assert.ok(counts.every((c) => c > 0), `every scanner must have scanned parts, got ${counts.join(', ')}`);
+    const counts = gw.services.scanner!.map((s) => (s.output().match(/"event":"message.analysed"/g) ?? []).length);
+    assert.ok(counts.every((c) => c > 0), `every scanner must have analysed messages, got ${counts.join(', ')}`);
   });
 });

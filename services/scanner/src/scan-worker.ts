@@ -45,12 +45,13 @@ export async function handleJob(deps: ScanWorkerDeps, msg: JsMsg): Promise<void>
   const log = deps.log.child({ ref: envelope.ref });
   const keepAlive = setInterval(() => msg.working(), 5000);
   const started = Date.now();
+  const tally: ScanTally = { scanned: [], cached: 0 };
   try {
     let verdict: MessageVerdict;
     try {
       const source = await openSource(deps, envelope);
       const analysis = await analyzeMessage(source, {
-        scan: scanWith(deps),
+        scan: scanWith(deps, tally),
         ...(deps.checkArchive ? { checkArchive: deps.checkArchive } : {}),
         concurrency: deps.concurrency ?? 4,
         ...(deps.limits ? { limits: deps.limits } : {}),
@@ -67,7 +68,7 @@ export async function handleJob(deps: ScanWorkerDeps, msg: JsMsg): Promise<void>
     metrics.parts.inc({ protocol: envelope.protocol }, verdict.parts.length);
     const found = verdict.parts.filter((p) => p.verdict.kind !== 'clean');
     log.info(
-      { event: 'message.analysed', outcome: verdict.outcome, parts: verdict.parts.length, scans: verdict.scans, findings: found.map((p) => ({ part: p.path, verdict: p.verdict.kind, detail: p.verdict.detail, source: p.verdict.source })), ms: Date.now() - started, size: envelope.rawSize },
+      { event: 'message.analysed', outcome: verdict.outcome, parts: verdict.parts.length, scans: verdict.scans, engineScans: tally.scanned.length, cacheHits: tally.cached, scanned: tally.scanned, findings: found.map((p) => ({ part: p.path, verdict: p.verdict.kind, detail: p.verdict.detail, source: p.verdict.source })), ms: Date.now() - started, size: envelope.rawSize },
       `message ${verdict.outcome}: ${verdict.parts.length} parts, ${verdict.scans} scans, ${found.length} findings`,
     );
   } catch (err) {
@@ -101,8 +102,14 @@ async function openSource(deps: ScanWorkerDeps, envelope: Envelope): Promise<Byt
   return new MemorySource(bytes);
 }
 
+/** What one message cost the engine: contents (sha256) scanned by clamd, and verdicts the cache answered. */
+interface ScanTally {
+  scanned: string[];
+  cached: number;
+}
+
 /** The engine port of the analysis: the scan cache in front of clamd; an engine failure throws (retry). */
-function scanWith(deps: ScanWorkerDeps): ScanContent {
+function scanWith(deps: ScanWorkerDeps, tally: ScanTally): ScanContent {
   return async (content) => {
     const scan = async () => {
       // Only real engine scans are timed: cache hits would flatten the latency histogram.
@@ -113,7 +120,9 @@ function scanWith(deps: ScanWorkerDeps): ScanContent {
         end();
       }
     };
-    const { outcome } = deps.cache ? await deps.cache.scan(content.sha256, scan) : { outcome: await scan() };
+    const { outcome, source } = deps.cache ? await deps.cache.scan(content.sha256, scan) : { outcome: await scan(), source: 'scan' as const };
+    if (source === 'scan') tally.scanned.push(content.sha256);
+    else tally.cached++;
     const verdict: PartVerdict = {
       kind: outcome.kind,
       ...(outcome.kind !== 'clean' ? { detail: outcome.signature } : {}),

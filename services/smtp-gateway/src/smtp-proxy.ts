@@ -20,6 +20,12 @@ export interface SmtpProxyOptions {
   log: Logger;
   connectTimeoutMs?: number;
   commandTimeoutMs?: number;
+  /** Deadline for upstream's reply to the final dot (RFC 5321 4.5.3.2.6: 10 min). Default 10 min. */
+  dataReplyTimeoutMs?: number;
+  /** Sessions served at once (SMTP_MAX_CONNECTIONS); past it: 421 4.7.0. Default 500. */
+  maxConnections?: number;
+  /** Pass the client's address upstream with XCLIENT or XFORWARD when upstream offers it (SMTP_UPSTREAM_XCLIENT). Default auto. */
+  clientIdentity?: 'auto' | 'off';
   /** The gateway's certificate, for STARTTLS in terminate mode and for implicit TLS. */
   tls?: TlsMaterial;
   /** SMTPS: TLS from the first byte; such a listener always terminates TLS. */

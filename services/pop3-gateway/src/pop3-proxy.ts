@@ -32,6 +32,10 @@ export interface Pop3ProxyOptions {
   upstreamImplicitTls?: boolean;
   /** A session went encrypted end to end (passthrough) and will not be scanned. */
   onTlsUnscanned?: (info: { client: string }) => void;
+  /** Sessions served at once (POP3_MAX_CONNECTIONS); past it: `-ERR [SYS/TEMP] too many connections`. Default 500. */
+  maxConnections?: number;
+  /** Terminate mode: refuse the session when upstream offers no STLS (POP3_REQUIRE_UPSTREAM_TLS). Default false. */
+  requireUpstreamTls?: boolean;
 }
 
 /**

@@ -168,6 +168,8 @@ export class UpstreamSmtpClient {
   async command(line: string): Promise<SmtpReply> {
     if (/[\r\n\0]/.test(line)) throw new UpstreamError('refusing to send a command with CR, LF or NUL');
     if (this.sending) throw new UpstreamError(`refusing to send ${line.split(' ')[0]} while a message is being sent`);
+    // One command at a time: a second one would take the first one's reply.
+    if (this.waiter) throw new UpstreamError(`refusing to send ${line.split(' ')[0]} while a reply is awaited`);
     this.write(`${line}\r\n`);
     return this.track(this.read());
   }

@@ -10,6 +10,8 @@ export class MemoryMessageScanner implements MessageScanner {
   inFlight = 0;
   failed = 0;
   discarded = 0;
+  /** How long a "scan" takes after the message was read (a slow clamd). */
+  delayMs = 0;
 
   scan(req: ScanRequest, raw: Readable): Promise<StoredMessage> {
     return this.keep(req, raw, true);
@@ -26,6 +28,7 @@ export class MemoryMessageScanner implements MessageScanner {
       const chunks: Buffer[] = [];
       for await (const chunk of raw) chunks.push(chunk as Buffer);
       const bytes = Buffer.concat(chunks);
+      if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
       const ref = newRef();
       return {
         ref,

@@ -96,6 +96,22 @@ test('a client that leaves while its message is forwarded: upstream gets no fina
   assert.ok(conn.closed);
 });
 
+test('a client that leaves while its message is scanned: nothing goes upstream (its retry is the only copy)', async (t) => {
+  const h = await harness(t);
+  h.scanner.delayMs = 500;
+  const client = await h.connect();
+  await client.begin();
+  client.socket.write(small('scanned slowly'));
+  client.socket.write('.\r\n');
+  await waitUntil('the message was read', () => h.scanner.requests.length === 1);
+  client.close();
+  await waitUntil('the stored copy was discarded', () => h.scanner.discarded === 1, 5000);
+  const conn = h.upstream.connections[0]!;
+  await waitUntil('the upstream leg closed', () => conn.closed, 5000);
+  assert.equal(conn.commands.includes('DATA'), false, conn.commands.join(' | '));
+  assert.equal(conn.completed, 0);
+});
+
 test('clients that leave before the upstream greeting: the upstream legs opened late are closed', async (t) => {
   const h = await harness(t, { upstream: { greetingDelayMs: 300 } });
   const clients = Array.from({ length: 20 }, () => connect({ port: h.port, host: '127.0.0.1' }).on('error', () => undefined));

@@ -114,7 +114,7 @@ test('a client that leaves while its message is scanned: nothing goes upstream (
 
 test('clients that leave before the upstream greeting: the upstream legs opened late are closed', async (t) => {
   const h = await harness(t, { upstream: { greetingDelayMs: 300 } });
-  const clients = Array.from({ length: 20 }, () => connect({ port: h.port, host: '127.0.0.1' }).on('error', () => undefined));
+  const clients = Array.from({ length: 100 }, () => connect({ port: h.port, host: '127.0.0.1' }).on('error', () => undefined));
   await waitUntil('every client has an upstream leg on its way', () => h.upstream.connections.length === clients.length);
   for (const c of clients) c.destroy();
   await sleep(1000);
@@ -123,7 +123,7 @@ test('clients that leave before the upstream greeting: the upstream legs opened 
 
 test('clients that leave before the upstream greeting: no upstream leg, no passthrough registration is left', async (t) => {
   const h = await harness(t, { upstream: { greetingDelayMs: 300, extensions: ['STARTTLS'] }, tls: 'passthrough' });
-  const clients = Array.from({ length: 20 }, () => connect({ port: h.port, host: '127.0.0.1' }).on('error', () => undefined));
+  const clients = Array.from({ length: 100 }, () => connect({ port: h.port, host: '127.0.0.1' }).on('error', () => undefined));
   await waitUntil('every client has an upstream leg on its way', () => h.upstream.connections.length === clients.length);
   for (const c of clients) c.destroy();
   await sleep(1000);
@@ -206,6 +206,15 @@ test('XFORWARD: the client attributes go upstream before every MAIL when upstrea
   assert.equal(mails.length, 2);
   for (const [, i] of mails) assert.match(cmds[i - 1]!, /^XFORWARD ADDR=127\.0\.0\.1 NAME=\S+ PROTO=ESMTP HELO=client\.example\.test$/, cmds.join(' | '));
   assert.equal(cmds.some((c) => c.startsWith('XCLIENT')), false);
+});
+
+test('XCLIENT refused by upstream (gateway not authorized): the mail still goes, a warning names the setting', async (t) => {
+  const h = await harness(t, { upstream: { extensions: ['XCLIENT NAME ADDR PROTO HELO'], xclientReply: '550 5.7.0 Error: insufficient authorization' } });
+  const client = await h.connect();
+  assert.equal((await send(client, small('one'))).code, 250);
+  assert.equal((await client.command('MAIL FROM:<b@example.org>')).code, 250);
+  assert.equal(h.upstream.connections[0]!.commands.filter((c) => c.startsWith('XCLIENT')).length, 1, 'not asked again');
+  assert.ok(h.events.some((e) => e.event === 'smtp.client_identity_refused'));
 });
 
 test('SMTP_UPSTREAM_XCLIENT=off: neither XCLIENT nor XFORWARD is sent', async (t) => {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { readSettings, parseHostPort, parseInteger } from '@mailwarden/config';
+import { ConfigError, readSettings, parseHostPort, parseInteger } from '@mailwarden/config';
 import { createLogger } from '@mailwarden/log';
 import { PolicyStore, PolicyWatcher, connectBus, ensureTopology, natsReady, reportTlsUnscanned } from '@mailwarden/bus';
 import { MinioStore } from '@mailwarden/storage';
@@ -19,6 +19,9 @@ const pop3sListen = env.POP3S_LISTEN ? parseHostPort(env.POP3S_LISTEN, 'POP3S_LI
 const upstream = parseHostPort(env.POP3_UPSTREAM, 'POP3_UPSTREAM');
 const upstreamTlsMode = parseUpstreamTlsMode(env.POP3_UPSTREAM_TLS);
 const scanTimeoutMs = parseInteger(env.SCAN_TIMEOUT_MS, 'SCAN_TIMEOUT_MS', 1);
+const maxConnections = parseInteger(env.POP3_MAX_CONNECTIONS, 'POP3_MAX_CONNECTIONS', 1);
+if (!/^(true|false)$/.test(env.POP3_REQUIRE_UPSTREAM_TLS)) throw new ConfigError(`POP3_REQUIRE_UPSTREAM_TLS: expected "true" or "false", got "${env.POP3_REQUIRE_UPSTREAM_TLS}"`);
+const requireUpstreamTls = env.POP3_REQUIRE_UPSTREAM_TLS === 'true';
 
 const bus = await connectBus({ url: env.NATS_URL, name: 'pop3-gateway', log });
 await ensureTopology(bus.jsm, bus.kvm);
@@ -52,6 +55,8 @@ const common: Omit<Pop3ProxyOptions, 'log'> = {
   upstreamTls,
   upstreamImplicitTls: upstreamTlsMode === 'implicit',
   onTlsUnscanned,
+  maxConnections,
+  requireUpstreamTls,
 };
 const proxies = [{ proxy: new Pop3Proxy({ ...common, log: log.child({ listener: 'pop3' }) }), at: listen, name: 'pop3' }];
 if (pop3sListen) proxies.push({ proxy: new Pop3Proxy({ ...common, implicitTls: true, log: log.child({ listener: 'pop3s' }) }), at: pop3sListen, name: 'pop3s' });

@@ -32,6 +32,10 @@ export interface Pop3ProxyOptions {
   upstreamImplicitTls?: boolean;
   /** A session went encrypted end to end (passthrough) and will not be scanned. */
   onTlsUnscanned?: (info: { client: string }) => void;
+  /** Sessions served at once (POP3_MAX_CONNECTIONS); past it: `-ERR [SYS/TEMP] too many connections`. Default 500. */
+  maxConnections?: number;
+  /** Terminate mode: refuse the session when upstream offers no STLS (POP3_REQUIRE_UPSTREAM_TLS). Default false. */
+  requireUpstreamTls?: boolean;
 }
 
 /**
@@ -97,6 +101,15 @@ export class Pop3Proxy {
   }
 
   private accept(socket: Socket): void {
+    const limit = this.opts.maxConnections ?? 500;
+    if (this.sessions.size >= limit) {
+      // Refused before any upstream connection is opened.
+      socket.on('error', () => undefined);
+      socket.end('-ERR [SYS/TEMP] too many connections\r\n');
+      setTimeout(() => socket.destroy(), 5000).unref();
+      this.opts.log.warn({ event: 'pop3.too_many_connections', remote: `${socket.remoteAddress}:${socket.remotePort}`, limit }, 'connection refused: too many connections');
+      return;
+    }
     const id = `${process.pid.toString(36)}-${(++this.sequence).toString(36)}`;
     const log = this.opts.log.child({ session: id, remote: `${socket.remoteAddress}:${socket.remotePort}` });
     // Per session, from the live policy: a change applies to the sessions that start after it.
@@ -116,6 +129,7 @@ export class Pop3Proxy {
       ...(this.opts.upstreamTls ? { upstreamTls: this.opts.upstreamTls } : {}),
       upstreamImplicitTls: !!this.opts.upstreamImplicitTls,
       ...(this.opts.onTlsUnscanned ? { onTlsUnscanned: this.opts.onTlsUnscanned } : {}),
+      requireUpstreamTls: !!this.opts.requireUpstreamTls,
     });
     this.sessions.add(session);
     log.debug({ event: 'pop3.session_start', tlsMode, implicitTls: !!this.opts.implicitTls }, 'client connected');

@@ -38,6 +38,8 @@ export interface Pop3SessionOptions {
   upstreamImplicitTls?: boolean;
   /** The session went encrypted end to end (passthrough) and will not be scanned. */
   onTlsUnscanned?: (info: { client: string }) => void;
+  /** Terminate mode: an upstream without STLS ends the session instead of a plaintext upstream leg. */
+  requireUpstreamTls?: boolean;
 }
 
 /**
@@ -368,7 +370,15 @@ export class Pop3Session {
       if (greeting.ok && this.opts.tlsMode === 'terminate' && !client.encrypted) {
         await client.capabilities();
         if (client.has('STLS')) await client.startTls(upstreamTls);
-        else this.log.debug({ event: 'pop3.upstream_plaintext' }, 'upstream does not offer STLS: upstream leg in the clear');
+        else if (this.opts.requireUpstreamTls) {
+          const ref = newRef();
+          this.log.warn({ event: 'pop3.upstream_plaintext_refused', ref }, 'upstream does not offer STLS and POP3_REQUIRE_UPSTREAM_TLS is set: session refused');
+          client.close();
+          await this.reply(tempFail('Upstream mail server offers no TLS', ref).line).catch(() => undefined);
+          return false;
+        } else {
+          this.log.warn({ event: 'pop3.upstream_plaintext' }, 'upstream does not offer STLS: upstream leg in the clear (POP3_REQUIRE_UPSTREAM_TLS=true refuses such sessions)');
+        }
       }
       await this.relay(greeting);
       return greeting.ok;

@@ -10,10 +10,15 @@ import type { AddressInfo } from 'node:net';
 import { startOpsServer, metrics } from '@mailwarden/observability';
 import { createSmtpProxy } from './smtp-proxy.js';
 import { listenerSpecs } from './listeners.js';
+import { parseClientIdentityMode } from './client-identity.js';
 
 const log = createLogger('smtp-gateway');
 const env = readSettings();
 const specs = listenerSpecs(env);
+const commandTimeoutMs = parseInteger(env.SMTP_TIMEOUT_MS, 'SMTP_TIMEOUT_MS', 1);
+const dataReplyTimeoutMs = parseInteger(env.SMTP_DATA_REPLY_TIMEOUT_MS, 'SMTP_DATA_REPLY_TIMEOUT_MS', 1);
+const maxConnections = parseInteger(env.SMTP_MAX_CONNECTIONS, 'SMTP_MAX_CONNECTIONS', 1);
+const clientIdentity = parseClientIdentityMode(env.SMTP_UPSTREAM_XCLIENT);
 const bus = await connectBus({ url: env.NATS_URL, name: 'smtp-gateway', log });
 await ensureTopology(bus.jsm, bus.kvm);
 const store = MinioStore.fromSettings(env);
@@ -52,7 +57,10 @@ const servers = specs.map((spec) => {
     scanner,
     policy: () => policy.policy,
     log: log.child({ listener: spec.direction }),
-    commandTimeoutMs: parseInteger(env.SMTP_TIMEOUT_MS, 'SMTP_TIMEOUT_MS', 1),
+    commandTimeoutMs,
+    dataReplyTimeoutMs,
+    maxConnections,
+    clientIdentity,
   });
   server.on('error', (err) => log.error({ event: 'smtp.server_error', err }, 'smtp server error'));
   return { spec, server };

@@ -10,6 +10,8 @@ import { UpstreamError, UpstreamSmtpClient, type UpstreamTlsOptions } from './up
 import { registerPassthrough, unregisterPassthrough } from './starttls-passthrough.js';
 import { SmtpReplyError, replyText, tempFail } from './smtp-reply.js';
 import { SizeExceeded } from './data-guards.js';
+import { announceClient, clientIdentity } from './client-identity.js';
+import { ClientGoneError, clientAborted } from './client-gone.js';
 
 export interface SmtpProxyOptions {
   direction: Direction;
@@ -20,6 +22,12 @@ export interface SmtpProxyOptions {
   log: Logger;
   connectTimeoutMs?: number;
   commandTimeoutMs?: number;
+  /** Deadline for upstream's reply to the final dot (RFC 5321 4.5.3.2.6: 10 min). Default 10 min. */
+  dataReplyTimeoutMs?: number;
+  /** Sessions served at once (SMTP_MAX_CONNECTIONS); past it: 421 4.7.0. Default 500. */
+  maxConnections?: number;
+  /** Pass the client's address upstream with XCLIENT or XFORWARD when upstream offers it (SMTP_UPSTREAM_XCLIENT). Default auto. */
+  clientIdentity?: 'auto' | 'off';
   /** The gateway's certificate, for STARTTLS in terminate mode and for implicit TLS. */
   tls?: TlsMaterial;
   /** SMTPS: TLS from the first byte; such a listener always terminates TLS. */
@@ -37,6 +45,12 @@ interface Leg {
   tlsMode: TlsMode;
   /** Passthrough happened: the sockets are spliced, SMTP is over for the gateway. */
   handedOver?: boolean;
+  /** The client's session ended: a leg still being opened must be closed, never kept. */
+  closed?: boolean;
+  /** XCLIENT went out on this upstream connection (once per connection; XFORWARD goes per transaction). */
+  xclientSent?: boolean;
+  /** Upstream refused XCLIENT/XFORWARD: not asked again in this session. */
+  identityRefused?: boolean;
 }
 
 type TlsMode = Policy['tls']['smtp'];
@@ -51,28 +65,48 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
   const legs = new Map<string, Leg>();
   const connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
   const commandTimeoutMs = opts.commandTimeoutMs ?? 30_000;
+  const dataReplyTimeoutMs = opts.dataReplyTimeoutMs ?? 10 * 60_000;
+  const maxConnections = opts.maxConnections ?? 500;
 
   const openLeg = async (session: SMTPServerSession, leg: Leg): Promise<UpstreamSmtpClient> => {
     if (leg.client?.alive) return leg.client;
-    const { client } = await UpstreamSmtpClient.connect({ ...opts.upstream, connectTimeoutMs, commandTimeoutMs });
-    const helloName = session.hostNameAppearsAs || opts.hostname;
-    const hello = await client.hello(helloName);
-    if (hello.code !== 250) {
-      client.close();
-      throw SmtpReplyError.fromUpstream(hello);
-    }
-    // Terminate: the upstream leg is encrypted whenever upstream offers it.
-    if (leg.tlsMode === 'terminate' && client.has('STARTTLS')) {
-      try {
+    const { client } = await UpstreamSmtpClient.connect({ ...opts.upstream, connectTimeoutMs, commandTimeoutMs, dataReplyTimeoutMs });
+    try {
+      // The client may leave while the leg is being opened: onClose found nothing to close then.
+      const stillWanted = () => {
+        if (leg.closed) throw new ClientGoneError('client left while the upstream connection was being opened');
+      };
+      stillWanted();
+      const helloName = session.hostNameAppearsAs || opts.hostname;
+      const hello = await client.hello(helloName);
+      stillWanted();
+      if (hello.code !== 250) throw SmtpReplyError.fromUpstream(hello);
+      // Terminate: the upstream leg is encrypted whenever upstream offers it.
+      if (leg.tlsMode === 'terminate' && client.has('STARTTLS')) {
         await client.startTls(helloName, opts.upstreamTls ?? { verify: false });
-      } catch (err) {
-        client.close();
-        throw err;
+        stillWanted();
       }
+    } catch (err) {
+      client.close();
+      throw err;
     }
     leg.client = client;
     leg.inTransaction = false;
+    leg.xclientSent = false;
     return client;
+  };
+
+  /** XCLIENT/XFORWARD before MAIL, so upstream sees the real client (SMTP_UPSTREAM_XCLIENT=auto). */
+  const announce = async (session: SMTPServerSession, leg: Leg, client: UpstreamSmtpClient): Promise<void> => {
+    if (opts.clientIdentity === 'off' || leg.identityRefused) return;
+    const outcome = await announceClient(client, clientIdentity(session), session.hostNameAppearsAs || opts.hostname, leg);
+    if (typeof outcome === 'object') {
+      leg.identityRefused = true;
+      opts.log.warn(
+        { event: 'smtp.client_identity_refused', session: session.id, command: outcome.refused, upstream: outcome.reply.code, reply: replyText(outcome.reply) },
+        `upstream refused ${outcome.refused}: it sees the gateway as the client (authorize the gateway in smtpd_authorized_${outcome.refused.toLowerCase()}_hosts)`,
+      );
+    }
   };
 
   const upstreamDown = (session: SMTPServerSession, err: unknown): SmtpReplyError => {
@@ -97,8 +131,15 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
     hideREQUIRETLS: true,
     logger: false,
     socketTimeout: 5 * 60_000,
+    // Sessions are counted in onConnect (421 4.7.0 past maxConnections); this only bounds sockets
+    // still waiting for it (smtp-server's early-talker delay and reverse lookup).
+    maxClients: maxConnections * 2,
 
     onConnect(session, cb) {
+      if (legs.size >= maxConnections) {
+        opts.log.warn({ event: 'smtp.too_many_connections', session: session.id, client: session.remoteAddress, limit: maxConnections }, 'connection refused: too many connections');
+        return cb(new SmtpReplyError(421, '4.7.0', 'too many connections'));
+      }
       const tlsMode: TlsMode = opts.implicitTls ? 'terminate' : opts.policy().tls.smtp;
       const leg: Leg = { inTransaction: false, tlsMode };
       legs.set(session.id, leg);
@@ -125,6 +166,7 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
         },
         (err) => {
           legs.delete(session.id);
+          if (err instanceof ClientGoneError) return cb(err);
           const e = err instanceof SmtpReplyError ? err : upstreamDown(session, err);
           cb(Object.assign(e, { responseCode: e.responseCode === 451 ? 421 : e.responseCode }));
         },
@@ -142,6 +184,7 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
           // The client may have sent RSET (which smtp-server answers itself): start clean upstream.
           if (leg.inTransaction) await client.command('RSET');
           leg.inTransaction = false;
+          await announce(session, leg, client);
           const params: string[] = [];
           const size = Number(address.args && (address.args as Record<string, string>).SIZE);
           if (size && client.has('SIZE')) params.push(`SIZE=${size}`);
@@ -185,7 +228,10 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
       const leg = legs.get(session.id);
       legs.delete(session.id);
       unregisterPassthrough(session.id);
-      if (!leg?.handedOver) void leg?.client?.quit();
+      if (!leg) return;
+      leg.closed = true;
+      // quit() drops a leg that is in the middle of a message (no final dot, no command inside DATA).
+      if (!leg.handedOver) void leg.client?.quit();
     },
   });
 
@@ -205,10 +251,13 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
     guard.once('error', (err) => limited.destroy(err));
     const body = stream.pipe(guard).pipe(limited);
     const refusals = once(limited);
+    const storing = scanning ? opts.scanner.scan(req, body) : opts.scanner.store(req, body);
     let stored: StoredMessage | undefined;
     try {
-      stored = await Promise.race([scanning ? opts.scanner.scan(req, body) : opts.scanner.store(req, body), refusals]);
+      stored = await Promise.race([storing, refusals, clientAborted(stream)]);
       if (!stored) throw new Error('unreachable');
+      // The client left before it got a reply: it will send again, so this copy must not go out.
+      if (leg?.closed) throw new ClientGoneError('client left before the message was delivered');
       if (!leg?.client?.alive) throw new UpstreamError('upstream session lost before delivery');
       const reply = await leg.client.data(await stored.open());
       leg.inTransaction = false;
@@ -219,11 +268,24 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
       if (reply.code !== 250) throw SmtpReplyError.fromUpstream(reply);
       return replyText(reply) || 'OK';
     } catch (err) {
+      if (!stored) {
+        // Stop the scanner reading a message nobody will deliver; a copy it stores anyway is removed.
+        limited.destroy();
+        void storing.then((m) => m.discard().catch(() => undefined), () => undefined);
+      }
       // A refusal must still let the client finish sending DATA, or its next command would be read as body.
       stream.unpipe();
-      if (!stream.readableEnded) {
+      if (!stream.readableEnded && !stream.destroyed) {
         stream.resume();
-        await new Promise((r) => stream.once('end', r));
+        await new Promise((r) => {
+          stream.once('end', r);
+          stream.once('close', r);
+        });
+      }
+      if (err instanceof ClientGoneError) {
+        const ref = stored?.ref ?? newRef();
+        opts.log.info({ event: 'smtp.client_aborted', ref, session: session.id, err: err.message }, 'client left before its message was delivered; not delivered');
+        throw tempFail(ref, 'Connection closed before the message was delivered');
       }
       if (err instanceof SmtpReplyError) throw err;
       if ((err as Error).name === 'NulByteError') {

@@ -25,6 +25,11 @@ export function registerPassthrough(sessionId: string, hook: PassthroughHook): v
   hooks.set(sessionId, hook);
 }
 
+/** Sessions registered for passthrough now (each is removed when its session closes). */
+export function passthroughSessions(): number {
+  return hooks.size;
+}
+
 export function unregisterPassthrough(sessionId: string): void {
   hooks.delete(sessionId);
 }

@@ -12,8 +12,14 @@ export interface UpstreamOptions {
   host: string;
   port: number;
   connectTimeoutMs: number;
-  /** Deadline for each command's reply; DATA's final reply gets the same after the last byte. */
+  /** Deadline for each command's reply, and for upstream to take more of a message being sent. */
   commandTimeoutMs: number;
+  /**
+   * Deadline for the reply to the final dot (RFC 5321 4.5.3.2.6: 10 minutes; a before-queue filter
+   * may take that long). Giving up earlier answers 451 for a message upstream may queue: a duplicate.
+   * Default: commandTimeoutMs.
+   */
+  dataReplyTimeoutMs?: number;
 }
 
 export interface UpstreamTlsOptions {
@@ -34,6 +40,10 @@ export class UpstreamSmtpClient {
   private lines: string[] = [];
   private waiter: { resolve: (r: SmtpReply) => void; reject: (e: Error) => void } | undefined;
   private failure: Error | undefined;
+  /** A message is being written: no command may be sent (it would land in the message body). */
+  private sending = false;
+  /** The command or DATA transfer in progress, if any. */
+  private inFlight: Promise<unknown> | undefined;
 
   private readonly onSocketData = (chunk: Buffer) => this.onData(chunk);
   private readonly onSocketError = (err: Error) => this.fail(new UpstreamError(`upstream ${this.opts.host}:${this.opts.port}: ${err.message}`, { cause: err }));
@@ -157,8 +167,11 @@ export class UpstreamSmtpClient {
 
   async command(line: string): Promise<SmtpReply> {
     if (/[\r\n\0]/.test(line)) throw new UpstreamError('refusing to send a command with CR, LF or NUL');
+    if (this.sending) throw new UpstreamError(`refusing to send ${line.split(' ')[0]} while a message is being sent`);
+    // One command at a time: a second one would take the first one's reply.
+    if (this.waiter) throw new UpstreamError(`refusing to send ${line.split(' ')[0]} while a reply is awaited`);
     this.write(`${line}\r\n`);
-    return this.read();
+    return this.track(this.read());
   }
 
   /** DATA: waits for 354, streams the (CRLF) message dot-stuffed, returns the final reply. */
@@ -168,22 +181,38 @@ export class UpstreamSmtpClient {
       message.destroy();
       return go;
     }
+    return this.track(this.send(message));
+  }
+
+  /** The message body and the final dot; then the final reply, under its own deadline. */
+  private async send(message: Readable): Promise<SmtpReply> {
     const stuffed = message.pipe(new DotStuffer());
     message.once('error', (err) => stuffed.destroy(err));
+    this.sending = true;
     try {
       for await (const chunk of stuffed) {
-        if (this.failure) throw this.failure;
+        if (this.failure || this.socket.destroyed) throw this.failure ?? new UpstreamError('upstream connection closed while sending the message');
         if (!this.socket.write(chunk as Buffer)) await this.drained();
       }
     } catch (err) {
-      // A half-sent message cannot be taken back: drop the connection so upstream discards it.
+      // A half-sent message cannot be taken back: drop the connection (no final dot) so upstream discards it.
+      message.destroy();
       this.close();
       throw err instanceof UpstreamError ? err : new UpstreamError(`sending message upstream failed: ${(err as Error).message}`, { cause: err });
+    } finally {
+      this.sending = false;
     }
-    return this.read();
+    return this.read(this.opts.dataReplyTimeoutMs ?? this.opts.commandTimeoutMs);
   }
 
+  /**
+   * Ends the session. A message half sent is abandoned by dropping the connection (never a command
+   * inside DATA, never a final dot); a reply still awaited is awaited first (after the final dot
+   * upstream decides, and the log should say what), then QUIT.
+   */
   async quit(): Promise<void> {
+    if (this.sending) return this.close();
+    await this.inFlight?.catch(() => undefined);
     if (!this.alive) return;
     try {
       await this.command('QUIT');
@@ -191,6 +220,20 @@ export class UpstreamSmtpClient {
       // Closing anyway.
     }
     this.close();
+  }
+
+  /** Whether a message is being written upstream right now. */
+  get sendingMessage(): boolean {
+    return this.sending;
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inFlight = p;
+    const clear = () => {
+      if (this.inFlight === p) this.inFlight = undefined;
+    };
+    p.then(clear, clear);
+    return p;
   }
 
   close(): void {
@@ -202,27 +245,36 @@ export class UpstreamSmtpClient {
     this.socket.write(data);
   }
 
+  /** Upstream took the buffered bytes; rejects when it stalls past the command deadline or the connection closes. */
   private drained(): Promise<void> {
+    const socket = this.socket;
     return new Promise((resolve, reject) => {
+      const done = (err?: Error) => {
+        clearTimeout(timer);
+        socket.off('drain', onDrain);
+        socket.off('close', onClose);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onDrain = () => done();
+      const onClose = () => done(this.failure ?? new UpstreamError('upstream connection closed while receiving the message'));
       const timer = setTimeout(() => {
         this.close();
-        reject(new UpstreamError(`upstream stalled for ${this.opts.commandTimeoutMs} ms while receiving the message`));
+        done(new UpstreamError(`upstream stalled for ${this.opts.commandTimeoutMs} ms while receiving the message`));
       }, this.opts.commandTimeoutMs);
-      this.socket.once('drain', () => {
-        clearTimeout(timer);
-        resolve();
-      });
+      socket.on('drain', onDrain);
+      socket.on('close', onClose);
     });
   }
 
-  private read(): Promise<SmtpReply> {
+  private read(timeoutMs = this.opts.commandTimeoutMs): Promise<SmtpReply> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiter = undefined;
         this.close();
-        reject(new UpstreamError(`upstream did not answer within ${this.opts.commandTimeoutMs} ms`));
-      }, this.opts.commandTimeoutMs);
+        reject(new UpstreamError(`upstream did not answer within ${timeoutMs} ms`));
+      }, timeoutMs);
       this.waiter = {
         resolve: (r) => {
           clearTimeout(timer);

@@ -234,7 +234,6 @@ class Analyzer {
   }
 
   private push(c: Content): void {
-    if (process.env.MW_DEBUG_ANALYSIS) console.error("push", c.owner, c.label, c.depth);
     if (++this.contents > this.limits.maxContents) throw new AnalysisLimitError(`more than ${this.limits.maxContents} contents to scan`);
     if (c.depth > this.limits.maxDepth) throw new AnalysisLimitError(`contents nested deeper than ${this.limits.maxDepth}`);
     this.queue.push(c);

@@ -19,6 +19,11 @@ export interface AnalyzeOptions {
   checkArchive?: CheckArchive;
   /** Contents scanned at once. Default 4. */
   concurrency?: number;
+  /**
+   * Second opinion: also send the whole raw message to the engine (clamd parses mail itself). A
+   * detection there that no part explains makes every part unscannable (policy antivirus.rawMessageScan).
+   */
+  rawScan?: boolean;
   limits?: Partial<AnalysisLimits>;
 }
 
@@ -80,6 +85,7 @@ class Analyzer {
     this.index(root);
     await this.derive(this.source, root, (s, e) => this.ownerOf(s, e), 0, true);
     await this.drain();
+    if (this.opts.rawScan) await this.secondOpinion();
     const subject = decodeSubject(values(root.header, 'subject')[0]);
     return {
       parts: this.owners.map((o) => ({
@@ -97,6 +103,21 @@ class Analyzer {
       ...(subject !== undefined ? { subject } : {}),
       scans: this.scans,
     };
+  }
+
+  private async secondOpinion(): Promise<void> {
+    const source = this.source;
+    const bytes = source instanceof MemorySource ? source.bytes : undefined;
+    const { sha256: hash, size } = bytes ? { sha256: sha256(bytes), size: bytes.length } : await hashStream(source.stream(0, source.size));
+    this.scans++;
+    const v = await this.opts.scan({ sha256: hash, size, open: () => source.stream(0, source.size) });
+    if (v.kind === 'error') throw new Error(`scan of the whole message failed: ${v.detail ?? 'error'}`);
+    if (v.kind !== 'infected' || this.owners.some((o) => o.verdict?.kind === 'infected')) return;
+    // the engine sees something our readings do not explain: no part can be trusted
+    for (const o of this.owners) {
+      if (o.kind !== 'leaf' || (o.verdict && o.verdict.kind !== 'clean')) continue;
+      o.verdict = { kind: 'unscannable', reason: 'corrupt', detail: `Mailwarden.RawMessage.${v.detail ?? 'Detection'}`, source: 'whole message scanned by the engine', ...(v.engine ? { engine: v.engine } : {}) };
+    }
   }
 
   private ctx(source: ByteSource): ParseContext {

@@ -122,3 +122,31 @@ describe('analyzeMessage: limits', () => {
     await assert.rejects(analyzeMessage(new MemorySource(crlf([...head, ...body, ''])), { scan: fakeEngine().scan }), AnalysisLimitError);
   });
 });
+
+describe('analyzeMessage: second opinion (rawScan)', () => {
+  const engine = {
+    async scan(c: { open(): NodeJS.ReadableStream }) {
+      const chunks: Buffer[] = [];
+      for await (const x of c.open()) chunks.push(x as Buffer);
+      return Buffer.concat(chunks).includes('RAW-ONLY') ? { kind: 'infected' as const, detail: 'Raw.Only' } : { kind: 'clean' as const };
+    },
+  };
+  // only the whole message contains the marker: it sits in the root header, which no part holds
+  const msg = crlf(['From: a@example.org', 'X-Note: RAW-ONLY', 'Content-Type: multipart/mixed; boundary=b', '', '--b', 'Content-Type: text/plain', '', 'hello', '--b', 'Content-Type: application/pdf', '', 'data', '--b--', '']);
+
+  it('a detection in the whole message that no part explains makes every part unscannable', async () => {
+    const a = await analyzeMessage(new MemorySource(msg), { scan: engine.scan, rawScan: true });
+    const leaves = a.parts.filter((p) => p.kind === 'leaf');
+    assert.equal(leaves.length, 2);
+    for (const p of leaves) {
+      assert.equal(p.verdict.kind, 'unscannable');
+      assert.equal(p.verdict.reason, 'corrupt');
+      assert.match(p.verdict.detail ?? '', /RawMessage\.Raw\.Only/);
+    }
+  });
+
+  it('off by default: the same message is clean', async () => {
+    const a = await analyzeMessage(new MemorySource(msg), { scan: engine.scan });
+    assert.deepEqual(flagged(a), []);
+  });
+});

@@ -25,6 +25,12 @@ export const Policy = Type.Object(
         smtp: Type.Boolean({ default: true, description: 'scan inbound SMTP' }),
         pop3: Type.Boolean({ default: true, description: 'scan POP3 retrievals' }),
         smtpOutbound: Type.Boolean({ default: false, description: 'scan outbound SMTP listeners too' }),
+        rawMessageScan: Type.Optional(
+          Type.Boolean({
+            default: false,
+            description: "second opinion: also scan the whole raw message with clamd's own mail parser; a detection no part explains makes the parts unscannable",
+          }),
+        ),
       },
       { additionalProperties: false },
     ),
@@ -54,7 +60,7 @@ export const Policy = Type.Object(
 export type Policy = Static<typeof Policy>;
 
 export const DEFAULT_POLICY: Policy = {
-  antivirus: { enabled: true, smtp: true, pop3: true, smtpOutbound: false },
+  antivirus: { enabled: true, smtp: true, pop3: true, smtpOutbound: false, rawMessageScan: false },
   subjectPrefix: { enabled: false, text: '[VIRUS REMOVED]' },
   unscannable: { action: 'remove' },
   tls: { smtp: 'strip', pop3: 'strip' },

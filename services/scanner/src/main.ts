@@ -1,6 +1,6 @@
 import { readSettings, parseInteger } from '@mailwarden/config';
 import { createLogger } from '@mailwarden/log';
-import { connectBus, ensureTopology, natsReady, runWorkLoop } from '@mailwarden/bus';
+import { PolicyStore, PolicyWatcher, connectBus, ensureTopology, natsReady, runWorkLoop } from '@mailwarden/bus';
 import { metrics, startOpsServer } from '@mailwarden/observability';
 import { MinioStore } from '@mailwarden/storage';
 import { ClamdClient, parseClamdAddresses } from '@mailwarden/clamd';
@@ -22,6 +22,8 @@ const clamd = new ClamdClient({
   identityRefreshMs: scanCacheIdentityRefreshMs(process.env),
 });
 
+const stop = new AbortController();
+const policy = await PolicyWatcher.start(await PolicyStore.open(bus.kvm), log, stop.signal);
 const cache = await openScanCache({ kvm: bus.kvm, clamd, log, env: process.env });
 const ops = await startOpsServer({
   listen: env.OPS_LISTEN,
@@ -30,7 +32,6 @@ const ops = await startOpsServer({
   readiness: { nats: () => natsReady(bus), s3: () => store.ready(), clamd: (signal) => clamd.ping(signal) },
 });
 metrics.trackPendingJobs('jobs', async () => (await bus.jsm.consumers.info(Streams.jobs, Consumers.scanners)).num_pending);
-const stop = new AbortController();
 const done = runWorkLoop({
   consumer: () => bus.js.consumers.get(Streams.jobs, Consumers.scanners),
   concurrency: parseInteger(env.SCANNER_CONCURRENCY, 'SCANNER_CONCURRENCY', 1),
@@ -43,6 +44,7 @@ const done = runWorkLoop({
         log,
         cache,
         checkArchive: (bytes) => checkArchive(bytes, undefined, { nested: true }),
+        rawMessageScan: () => policy.policy.antivirus.rawMessageScan === true,
         concurrency: parseInteger(env.SCANNER_PART_CONCURRENCY, 'SCANNER_PART_CONCURRENCY', 1),
         inMemoryBytes: parseInteger(env.SCANNER_MEMORY_BYTES, 'SCANNER_MEMORY_BYTES', 1),
         limits: {

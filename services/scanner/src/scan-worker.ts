@@ -22,6 +22,8 @@ export interface ScanWorkerDeps {
   /** Contents of one message scanned at once. Default 4. */
   concurrency?: number;
   limits?: Partial<AnalysisLimits>;
+  /** Policy antivirus.rawMessageScan, read per message (it changes live). */
+  rawMessageScan?: () => boolean;
 }
 
 const DEFAULT_IN_MEMORY = 16 * 1024 * 1024;
@@ -54,6 +56,7 @@ export async function handleJob(deps: ScanWorkerDeps, msg: JsMsg): Promise<void>
         scan: scanWith(deps, tally),
         ...(deps.checkArchive ? { checkArchive: deps.checkArchive } : {}),
         concurrency: deps.concurrency ?? 4,
+        rawScan: deps.rawMessageScan?.() ?? false,
         ...(deps.limits ? { limits: deps.limits } : {}),
       });
       verdict = { envelope, outcome: 'scanned', ...analysis, scannedAt: new Date().toISOString() };

@@ -186,6 +186,5 @@ async function guessBoundaries(source: ByteSource, start: number, end: number): 
 }
 
 function printable(s: string): string {
-  // eslint-disable-next-line no-control-regex
   return s.replace(/[^\x20-\x7e]/g, '?').slice(0, 80);
 }

@@ -36,16 +36,15 @@ export class RangeSource implements ByteSource {
   }
 
   stream(start: number, end: number): Readable {
-    const self = this;
-    return Readable.from(
-      (async function* () {
-        for (let at = start; at < end; ) {
-          const next = Math.min(end, (Math.floor(at / BLOCK) + 1) * BLOCK);
-          yield await self.read(at, next);
-          at = next;
-        }
-      })(),
-    );
+    return Readable.from(this.blocksOf(start, end));
+  }
+
+  private async *blocksOf(start: number, end: number): AsyncGenerator<Buffer> {
+    for (let at = start; at < end; ) {
+      const next = Math.min(end, (Math.floor(at / BLOCK) + 1) * BLOCK);
+      yield await this.read(at, next);
+      at = next;
+    }
   }
 
   private block(index: number): Promise<Buffer> {

@@ -3,9 +3,9 @@ import libmime from 'libmime';
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * mailsplit keeps header text as 'binary' strings (one char per byte). Raw 8-bit header bytes
- * (RFC 6532 UTF-8 headers) then read as latin1 mojibake: turn them back into text when they are
- * valid UTF-8, else keep the string as is.
+ * Header text read as a 'binary' string (one char per byte: mailsplit's Headers, libs/analysis)
+ * shows raw 8-bit header bytes (RFC 6532 UTF-8 headers) as latin1 mojibake: turn them back into
+ * text when they are valid UTF-8, else keep the string as is.
  */
 export function fromBinaryString(value: string): string {
   // eslint-disable-next-line no-control-regex

@@ -1,22 +1,6 @@
 import libmime from 'libmime';
 import libqp from 'libqp';
-import type { Headers, MimeNode } from 'mailsplit';
-
-/**
- * Turns a leaf's header block into the one of a text/plain notice, in place (see
- * rewriteHeadersAsNotice), and updates the node's parsed fields to match.
- */
-export function rewriteAsNotice(node: MimeNode, filename: string): void {
-  const headers = node.headers;
-  if (!headers) throw new Error('node headers not parsed');
-  const safeName = rewriteHeadersAsNotice(headers, filename, node.root);
-
-  node.contentType = 'text/plain';
-  node.charset = 'utf-8';
-  node.encoding = 'quoted-printable';
-  node.disposition = 'attachment';
-  node.filename = safeName;
-}
+import type { Headers } from 'mailsplit';
 
 /**
  * Turns a header block into the one of a text/plain notice, in place: every Content-* header goes

@@ -1,8 +1,4 @@
-import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
-import { extractParts, type LeafInfo } from '../src/index.js';
 
 /** The EICAR test string, assembled so that this file itself is not flagged by scanners. */
 export const EICAR = ['X5O!P%@AP[4\\PZX54(P^)7CC)7}$', 'EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*'].join('');
@@ -63,25 +59,4 @@ export async function collect(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
   return Buffer.concat(chunks);
-}
-
-export interface Leaf {
-  info: LeafInfo;
-  data: Buffer;
-}
-
-/** extractParts, collecting every leaf's decoded bytes (test messages are small). */
-export async function leavesOf(data: Buffer | string, size?: number): Promise<{ leaves: Leaf[]; subject?: string; count: number }> {
-  const leaves: Leaf[] = [];
-  const result = await extractParts(source(data, size), async (info, decoded) => {
-    leaves[info.index] = { info, data: await collect(decoded) };
-  });
-  return { leaves, count: result.leaves, ...(result.subject !== undefined ? { subject: result.subject } : {}) };
-}
-
-/** Where the corpus is: $MAILWARDEN_CORPUS, else ../shared/corpus from the repository root. */
-export function corpusDir(): string | undefined {
-  const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
-  const dir = process.env.MAILWARDEN_CORPUS ?? resolve(repoRoot, '../shared/corpus');
-  return existsSync(dir) ? dir : undefined;
 }

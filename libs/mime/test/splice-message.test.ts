@@ -1,31 +1,18 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
+import { corpusDir, corpusFiles } from '@mailwarden/testkit';
 import { LineEndingCanonicalizer, SPLICE_HEADER_LIMIT, spliceMessage, SplicePlanError, type SplicePlan, type SpliceReplacement } from '../src/index.js';
-import { base64Body, collect, corpusDir, crlf, EICAR, eicarMessage, entity, leavesOf, multipartBody, source } from './helpers.js';
-import { hasPython, pythonParse, type PyPart } from './python-mime.js';
+import { base64Body, collect, crlf, EICAR, eicarMessage, entity, multipartBody, source } from './helpers.js';
+import { hasPython, pythonParse, pythonSubjects, type PyPart, type PySubject } from './python-mime.js';
 
 const NOTICE_TEXT = 'The attachment eicar.com was removed.\nVirus: Eicar-Test-Signature';
 const NOTICE_NAME = 'eicar.com.removed.txt';
 const python = { skip: hasPython ? false : 'python3 not available' } as const;
-
-function corpusFiles(dir: string): string[] {
-  const files: string[] = [];
-  const walk = (folder: string): void => {
-    for (const name of readdirSync(folder).sort()) {
-      const path = join(folder, name);
-      if (folder === dir && ['README.md', 'MANIFEST.tsv', 'LICENSES', '.gitattributes'].includes(name)) continue;
-      if (statSync(path).isDirectory()) walk(path);
-      else files.push(path);
-    }
-  };
-  walk(dir);
-  return files;
-}
 
 function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
@@ -137,7 +124,7 @@ describe('spliceMessage', () => {
   it('prefixes the Subject of every corpus message (CRLF canonical), touching nothing but the root header', async (t) => {
     const dir = corpusDir();
     if (!dir) return t.skip('no corpus (see /work/shared/corpus/README.md)');
-    let checked = 0;
+    const outputs: { name: string; message: Buffer; output: Buffer }[] = [];
     for (const file of corpusFiles(dir)) {
       const original = readFileSync(file);
       if (original.includes(0)) continue; // refused by the gateways (NulByteError)
@@ -146,12 +133,28 @@ describe('spliceMessage', () => {
       const output = await splice(message, planFor(message, [], '[VIRUS]'), 64);
       const name = relative(dir, file);
       assert.ok(output.subarray(output.length - (message.length - rootEnd)).equals(message.subarray(rootEnd)), `${name}: body changed`);
-      const { subject } = await leavesOf(output);
-      assert.ok(subject?.startsWith('[VIRUS]'), `${name}: subject ${subject}`);
       assert.ok((await splice(output, planFor(output, [], '[VIRUS]'))).equals(output), `${name}: prefixed twice`);
-      checked++;
+      outputs.push({ name, message, output });
     }
-    t.diagnostic(`${checked} messages`);
+    t.diagnostic(`${outputs.length} messages`);
+    if (!hasPython) return t.diagnostic('python3 not available: the Subjects were not read back');
+    // an independent parser reads the prefix as the start of the Subject. Except where Python ends
+    // the root header early: at a line that is no well-formed field (no colon, a space before it,
+    // a BOM) it starts the body (MissingHeaderBodySeparatorDefect), so it sees no Subject at all,
+    // neither in the original nor in the output, where our header block goes on to the empty line.
+    const before = pythonSubjects(outputs.map((o) => o.message));
+    const after = pythonSubjects(outputs.map((o) => o.output));
+    const endsEarly = (r?: PySubject): boolean => r?.subject === null && !!r.defects?.includes('MissingHeaderBodySeparatorDefect');
+    const wrong: string[] = [];
+    let cut = 0;
+    outputs.forEach(({ name }, i) => {
+      if (after[i]?.subject?.startsWith('[VIRUS]')) return;
+      if (endsEarly(before[i]) && endsEarly(after[i])) cut++;
+      else wrong.push(`${name}: ${JSON.stringify(before[i])} → ${JSON.stringify(after[i])}`);
+    });
+    t.diagnostic(`${cut} messages whose root header Python ends before their Subject`);
+    assert.deepEqual(wrong, []);
+    assert.ok(cut < 20, `${cut} messages whose root header Python ends early`);
   });
 
   it('replaces a leaf of multipart/mixed by a text/plain notice, siblings byte-identical', python, async () => {
@@ -173,12 +176,6 @@ describe('spliceMessage', () => {
       assert.equal(tree.parts?.length, 2);
       assert.equal(text(tree.parts?.[0]?.data), 'Hello,\n\nsee attached.');
       assertNotice(tree.parts?.[1]);
-
-      // mailsplit (extractParts) agrees
-      const { leaves, count } = await leavesOf(output);
-      assert.equal(count, 2);
-      assert.equal(leaves[0]?.data.toString(), crlf('Hello,\n\nsee attached.\n'));
-      assert.deepEqual(leaves[1]?.info, { index: 1, contentType: 'text/plain', filename: NOTICE_NAME, disposition: 'attachment', encoding: 'quoted-printable' });
     }
   });
 

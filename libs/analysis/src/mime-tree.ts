@@ -119,7 +119,9 @@ export async function parseEntity(ctx: ParseContext, start: number, end: number,
       entity.alternates.push({ why: `boundary guessed from the body ("${printable(guess)}")`, start: bodyStart, end, boundary: guess, ignoreClose: false, defaultType: 'text/plain' });
     }
   }
-  if (entity.kind === 'leaf' && MESSAGE_TYPES.has(contentType) && decodings[0] === 'identity') {
+  // an embedded message needs a body: a header block cut short (no empty line) stays one leaf,
+  // or a notice for the empty embedded root would land inside this node's header
+  if (entity.kind === 'leaf' && MESSAGE_TYPES.has(contentType) && decodings[0] === 'identity' && bodyStart < end) {
     entity.kind = 'container';
     entity.children.push(await parseEntity(ctx, bodyStart, end, `${path}.1`, depth + 1));
   }

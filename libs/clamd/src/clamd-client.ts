@@ -79,6 +79,13 @@ export interface ClamdClientOptions {
   commandTimeoutMs?: number;
   /** How long a learned engine identity (VERSION + database probe) is used before it is learned again. Default 60000 ms. */
   identityRefreshMs?: number;
+  /**
+   * preferredEngine() takes an engine that answered (a scan or a command) this recently as up,
+   * without a PING. Under load every lookup would otherwise cost one more connection to clamd.
+   * A verdict served in this window is the one that engine gave, as if the scan were this much
+   * earlier. Default 1000 ms; 0 always PINGs.
+   */
+  answeredWithinMs?: number;
 }
 
 /** Transient engine failure: engine down, refused, timed out, protocol error, ERROR reply. */
@@ -235,6 +242,9 @@ export class ClamdClient {
   private readonly identities = new Map<string, KnownIdentity>();
   private readonly learning = new Map<string, Promise<string>>();
   private preferring: Promise<PreferredEngine | undefined> | undefined;
+  /** Per formatted address: when it last answered; dropped when an attempt on it fails. */
+  private readonly answered = new Map<string, number>();
+  private readonly answeredWithinMs: number;
 
   constructor(opts: ClamdClientOptions) {
     if (opts.addresses.length === 0) throw new Error('ClamdClient: at least one clamd address is required');
@@ -243,6 +253,7 @@ export class ClamdClient {
     this.scanTimeoutMs = opts.scanTimeoutMs ?? 60000;
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 5000;
     this.identityRefreshMs = opts.identityRefreshMs ?? 60000;
+    this.answeredWithinMs = opts.answeredWithinMs ?? 1000;
   }
 
   /**
@@ -298,6 +309,7 @@ export class ClamdClient {
       try {
         const known = this.freshIdentity(name);
         if (known === undefined) return { address: name, engine: await this.identify(address, signal) };
+        if (Date.now() - (this.answered.get(name) ?? -Infinity) < this.answeredWithinMs) return { address: name, engine: known };
         if ((await this.command(address, 'PING', signal)) === 'PONG') return { address: name, engine: known };
       } catch (err) {
         if (err instanceof FatalAttemptError) throw err.error;
@@ -377,9 +389,13 @@ export class ClamdClient {
     const failures: ClamdError[] = [];
     for (const address of this.addresses) {
       if (signal?.aborted) throw abortReason(signal);
+      const name = formatClamdAddress(address);
       try {
-        return await attempt(address);
+        const result = await attempt(address);
+        this.answered.set(name, Date.now());
+        return result;
       } catch (err) {
+        this.answered.delete(name);
         if (err instanceof FatalAttemptError) throw err.error;
         if (!(err instanceof ClamdError)) throw err;
         failures.push(err);

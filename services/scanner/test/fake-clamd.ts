@@ -15,6 +15,8 @@ export interface FakeClamd {
   scans: number;
   /** Database probes answered (INSTREAM of DATABASE_PROBE). */
   probes: number;
+  /** PINGs answered. */
+  pings: number;
   /** VERSION reply without NUL; `undefined` makes VERSION fail (connection closed). */
   version: string | undefined;
   /** The probe signature name (answered "FOUND"); `undefined`: OK (a database without the probe). */
@@ -30,6 +32,7 @@ export async function startFakeClamd(): Promise<FakeClamd> {
     address: { kind: 'tcp', host: '127.0.0.1', port: 0 },
     scans: 0,
     probes: 0,
+    pings: 0,
     version: 'ClamAV 1.4.6',
     probeName: undefined,
     reply: () => 'OK',
@@ -58,6 +61,7 @@ export async function startFakeClamd(): Promise<FakeClamd> {
           return;
         }
         if (command === 'zPING') {
+          fake.pings++;
           socket.end('PONG\0');
           return;
         }

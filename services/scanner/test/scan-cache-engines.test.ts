@@ -61,7 +61,8 @@ describe('scan cache across two clamd engines with different databases', { skip:
   it('a failover never serves the other database its verdict; each verdict is filed under its engine', async () => {
     const exe = await readFile(CLAM_EXE);
     const sha256 = createHash('sha256').update(exe).digest('hex');
-    const clamd = new ClamdClient({ addresses: [a.tcp, b.tcp], connectTimeoutMs: 500, scanTimeoutMs: 15000 });
+    // answeredWithinMs 0: A is stopped right after it answered; the test wants the very next lookup to notice
+    const clamd = new ClamdClient({ addresses: [a.tcp, b.tcp], connectTimeoutMs: 500, scanTimeoutMs: 15000, answeredWithinMs: 0 });
     const cache = await ScanCache.open({ kvm, clamd, log, bucket: 'engines-test' });
     const scanX = (): Promise<EngineOutcome> => clamd.scan(async () => Readable.from([exe]));
     const keys = async (): Promise<string[]> => {

@@ -236,8 +236,20 @@ describe('ScanCache', () => {
     await cache.scan(sha(content), scanOf(content));
     await cache.flush();
     await fake.close();
+    // an engine that answered within answeredWithinMs (1 s) still counts as up: past that, a PING decides
+    await new Promise((r) => setTimeout(r, 1100));
     await assert.rejects(cache.scan(sha(content), scanOf(content)), { name: 'ClamdError' });
     assert.equal(cache.stats.hits, 0);
+  });
+
+  it('an engine that answered less than answeredWithinMs ago is taken as up without a PING', async () => {
+    const cache = await open();
+    const content = Buffer.from('recently seen');
+    await cache.scan(sha(content), scanOf(content));
+    await cache.flush();
+    const pings = fake.pings;
+    assert.equal((await cache.scan(sha(content), scanOf(content))).source, 'kv');
+    assert.equal(fake.pings, pings, 'no PING for a lookup right after a scan');
   });
 
   it('creates its bucket with the TTL and ignores content that is not a sha256', async () => {

@@ -45,6 +45,7 @@ export const SETTINGS = [
   { env: 'SCAN_CACHE', default: 'on', help: 'scan identical part content (sha256) once per signature database, remembered in NATS KV; `off` to scan everything' },
   { env: 'SCAN_CACHE_TTL_MS', default: '86400000', help: 'how long a cached verdict is kept' },
   { env: 'SCAN_CACHE_VERSION_CHECK_MS', default: '60000', help: 'how often the scanner re-learns the identity of each clamd (VERSION + database probe); a new identity starts a new cache' },
+  { env: 'SCAN_CACHE_MIN_BYTES', default: '8192', help: 'contents smaller than this are scanned without the cache (a text body is unique to its message and cheaper to scan than to look up)' },
   { env: 'SCAN_CACHE_EPOCH', default: '', help: 'operator override: change to invalidate every cached verdict at once (not needed for a database change)' },
   { env: 'SCANNER_CONCURRENCY', default: '4', help: 'messages one scanner process analyses at once' },
   { env: 'SCANNER_PART_CONCURRENCY', default: '4', help: 'contents of one message a scanner sends to clamd at once' },

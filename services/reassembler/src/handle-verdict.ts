@@ -8,8 +8,9 @@ const MAX_VERDICT_ATTEMPTS = 30;
 
 /**
  * One verdict per message (the scanner did the whole analysis): finalise it and ack only after
- * the result is published. A redelivered verdict whose result already exists is acked and ignored;
- * finalising twice is harmless anyway (the result is published with a msgID).
+ * the result is published. Finalising twice is harmless (the result and events are published with
+ * msgIDs), so only a redelivered verdict (deliveryCount > 1) looks for an existing result first:
+ * that spares a rebuild, and every first delivery a round trip.
  */
 export async function handleVerdict(deps: FinalizeDeps, msg: JsMsg): Promise<void> {
   let verdict: MessageVerdict;
@@ -22,7 +23,8 @@ export async function handleVerdict(deps: FinalizeDeps, msg: JsMsg): Promise<voi
   }
   const ref = verdict.envelope.ref;
   try {
-    const already = await deps.bus.jsm.direct.getMessage(Streams.results, { last_by_subj: Subjects.result(ref) }).catch(() => null);
+    const redelivered = msg.info.deliveryCount > 1;
+    const already = redelivered ? await deps.bus.jsm.direct.getMessage(Streams.results, { last_by_subj: Subjects.result(ref) }).catch(() => null) : null;
     if (!already) await finalize(deps, verdict);
     msg.ack();
   } catch (err) {

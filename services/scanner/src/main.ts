@@ -44,6 +44,7 @@ const done = runWorkLoop({
         log,
         cache,
         checkArchive: (bytes) => checkArchive(bytes, undefined, { nested: true }),
+        cacheMinBytes: parseInteger(env.SCAN_CACHE_MIN_BYTES, 'SCAN_CACHE_MIN_BYTES', 0),
         rawMessageScan: () => policy.policy.antivirus.rawMessageScan === true,
         concurrency: parseInteger(env.SCANNER_PART_CONCURRENCY, 'SCANNER_PART_CONCURRENCY', 1),
         inMemoryBytes: parseInteger(env.SCANNER_MEMORY_BYTES, 'SCANNER_MEMORY_BYTES', 1),

@@ -22,6 +22,11 @@ export interface ScanWorkerDeps {
   /** Contents of one message scanned at once. Default 4. */
   concurrency?: number;
   limits?: Partial<AnalysisLimits>;
+  /**
+   * Contents smaller than this skip the scan cache (no KV lookup, no write): a text body is unique
+   * to its message and cheaper to scan than to look up. Default 8192.
+   */
+  cacheMinBytes?: number;
   /** Policy antivirus.rawMessageScan, read per message (it changes live). */
   rawMessageScan?: () => boolean;
 }
@@ -123,7 +128,8 @@ function scanWith(deps: ScanWorkerDeps, tally: ScanTally): ScanContent {
         end();
       }
     };
-    const { outcome, source } = deps.cache ? await deps.cache.scan(content.sha256, scan) : { outcome: await scan(), source: 'scan' as const };
+    const cached = deps.cache && content.size >= (deps.cacheMinBytes ?? 8192);
+    const { outcome, source } = cached ? await deps.cache!.scan(content.sha256, scan) : { outcome: await scan(), source: 'scan' as const };
     if (source === 'scan') tally.scanned.push(content.sha256);
     else tally.cached++;
     const verdict: PartVerdict = {

@@ -77,7 +77,7 @@ describe('handleJob with the scan cache', () => {
     const cache = await ScanCache.open({ kvm: bus.kvm, clamd, log, bucket: 'worker-test-cache' });
     try {
       fake.reply = (c) => (c.includes('INFECTED') ? { found: 'Mailwarden.Test.EICAR.UNOFFICIAL' } : 'OK');
-      const attachment = Buffer.concat([randomBytes(4096), Buffer.from('INFECTED')]);
+      const attachment = Buffer.concat([randomBytes(20_000), Buffer.from('INFECTED')]);
       const refs = Array.from({ length: 20 }, (_, i) => `massmail${String(i).padStart(4, '0')}`);
       for (const ref of refs) {
         const raw = Buffer.from(
@@ -116,9 +116,9 @@ describe('handleJob with the scan cache', () => {
       await Promise.all(handled);
       await cache.flush();
 
-      // one scan per unique text part, one for the attachment the whole mailing shares
+      // one scan per unique text part (too small for the cache), one for the attachment the whole mailing shares
       assert.equal(fake.scans, refs.length + 1, 'the shared attachment is scanned once');
-      assert.equal(cache.stats.misses, refs.length + 1);
+      assert.equal(cache.stats.misses, 1);
       assert.equal(cache.stats.hits + cache.stats.coalesced, refs.length - 1);
 
       const verdicts = await bus.js.consumers.get(Streams.verdicts, Consumers.reassemblers);

@@ -134,6 +134,13 @@ export interface LoadOptions {
   maxSeconds: number;
   /** Builds message `i` (called before its clock starts). */
   message: (i: number) => { data: Buffer; to?: string[]; infected?: boolean };
+  /**
+   * A new connection for every message (connect, EHLO, transaction, QUIT) instead of a pool of
+   * reused ones; latency then runs from connect() to the final reply after DATA.
+   */
+  connectionPerMessage?: boolean;
+  /** A 5xx final reply to an infected message is a verdict (Haraka answers 550), not an error. */
+  infectedRejectIsVerdict?: boolean;
 }
 
 export interface LoadResult {
@@ -143,15 +150,20 @@ export interface LoadResult {
   errors: Record<string, number>;
   errorSamples: string[];
   infectedOk: number;
+  /** Infected messages answered 5xx (only with infectedRejectIsVerdict; latency recorded). */
+  rejectedInfected: number;
   /** Seconds from the start to the last final reply. */
   elapsedS: number;
-  /** Latency of each accepted message, ms. */
+  /** Latency of each accepted message (and of each rejected infected one, see above), ms. */
   latenciesMs: number[];
 }
 
 export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
-  const pool = await Promise.all(Array.from({ length: opts.concurrency }, () => SmtpConnection.open(opts.host, opts.port)));
-  const result: LoadResult = { ok: 0, errors: {}, errorSamples: [], infectedOk: 0, elapsedS: 0, latenciesMs: [] };
+  const perMessage = opts.connectionPerMessage ?? false;
+  const pool: (SmtpConnection | undefined)[] = perMessage
+    ? Array.from({ length: opts.concurrency }, () => undefined)
+    : await Promise.all(Array.from({ length: opts.concurrency }, () => SmtpConnection.open(opts.host, opts.port)));
+  const result: LoadResult = { ok: 0, errors: {}, errorSamples: [], infectedOk: 0, rejectedInfected: 0, elapsedS: 0, latenciesMs: [] };
   const fail = (key: string, text: string): void => {
     result.errors[key] = (result.errors[key] ?? 0) + 1;
     if (result.errorSamples.length < 5) result.errorSamples.push(text);
@@ -164,16 +176,23 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     while (next < opts.maxMessages && Date.now() < deadline) {
       const i = next++;
       const m = opts.message(i);
-      let conn = pool[slot]!;
       try {
-        if (!conn.alive) conn = pool[slot] = await SmtpConnection.open(opts.host, opts.port);
         const t0 = process.hrtime.bigint();
+        let conn = pool[slot];
+        if (!conn?.alive) conn = pool[slot] = await SmtpConnection.open(opts.host, opts.port);
         const reply = await conn.send('sender@bench.example', m.to ?? ['user@example.test'], m.data);
         const t1 = process.hrtime.bigint();
         if (t1 > last) last = t1;
+        if (perMessage) {
+          pool[slot] = undefined;
+          await conn.quit();
+        }
         if (reply.code === 250) {
           result.ok++;
           if (m.infected) result.infectedOk++;
+          result.latenciesMs.push(Number(t1 - t0) / 1e6);
+        } else if (m.infected && opts.infectedRejectIsVerdict && reply.code >= 500 && reply.code < 600) {
+          result.rejectedInfected++;
           result.latenciesMs.push(Number(t1 - t0) / 1e6);
         } else {
           fail(String(reply.code), `${reply.code} ${reply.text}`);
@@ -185,7 +204,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   };
   await Promise.all(pool.map((_, slot) => worker(slot)));
   result.elapsedS = Number(last - started) / 1e9;
-  await Promise.all(pool.map((c) => c.quit()));
+  await Promise.all(pool.map((c) => c?.quit()));
   return result;
 }
 

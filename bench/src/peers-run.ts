@@ -124,6 +124,8 @@ async function runOne(system: SystemName, target: Target, w: PeerWorkload, round
     message: (i) => factory.message(i),
     connectionPerMessage: w.mode === 'conn',
     infectedRejectIsVerdict: true,
+    replyTimeoutMs: 30_000,
+    rampMs: 10,
   });
   // ClamSMTP drops an infected message it answered 250 (Action: drop); Haraka answers 550 (not in
   // `ok`); Mailwarden delivers it with the attachment replaced by a notice.

@@ -1,7 +1,7 @@
 /**
  * Child process: an SMTP server that accepts every message and throws it away, counting messages,
  * bytes and Mailwarden notices (a removed attachment is replaced by "<name>.removed.txt"), and
- * messages that still carry the bench's infected attachment (`"invoice.bin"`, see messages.ts):
+ * messages that still carry the bench's infected attachment (`filename="invoice.bin"`, see messages.ts):
  * those must never arrive, whichever gateway is in front.
  * Used as the gateway's upstream (Mailwarden's and the peers') and as the direct-to-sink baseline.
  */
@@ -10,7 +10,9 @@ import { SMTPServer } from 'smtp-server';
 import { serveChild } from './child.js';
 
 const MARKER = Buffer.from('.removed.txt');
-const INFECTED = Buffer.from('"invoice.bin"');
+// The infected attachment's own header (Mailwarden's notice is "invoice.bin.removed.txt" and its text
+// quotes "invoice.bin" without `filename=`).
+const INFECTED = Buffer.from('filename="invoice.bin"');
 const OVERLAP = Math.max(MARKER.length, INFECTED.length) - 1;
 let stats = { messages: 0, bytes: 0, notices: 0, infected: 0 };
 
@@ -18,6 +20,10 @@ const server = new SMTPServer({
   authOptional: true,
   disabledCommands: ['AUTH', 'STARTTLS'],
   hideSTARTTLS: true,
+  // smtp-server looks up every client's address with dns.reverse (c-ares, not /etc/hosts) before
+  // its greeting: with a slow or absent resolver a new connection waits seconds for its 220.
+  // ClamSMTP opens one upstream connection per client connection, so it would pay for it.
+  disableReverseLookup: true,
   logger: false,
   size: 0,
   socketTimeout: 10 * 60_000,

@@ -30,6 +30,8 @@ export interface BenchStack {
   sink: BenchChild;
   s3counter: BenchChild;
   clamdAddresses: string;
+  /** clamd's unix socket (the peers of `--peers` use it); from BENCH_CLAMD_SOCKET with --stack-from-env. */
+  clamdSocket?: string;
   services: Record<string, RunningService>;
   /** Every process measured, by name. */
   pids: Record<string, number>;
@@ -142,6 +144,7 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
       sink,
       s3counter,
       clamdAddresses: env.CLAMD_ADDRESSES!,
+      ...((stack?.clamd.socketPath ?? process.env.BENCH_CLAMD_SOCKET) ? { clamdSocket: stack?.clamd.socketPath ?? process.env.BENCH_CLAMD_SOCKET } : {}),
       services,
       pids,
       history,

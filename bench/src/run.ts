@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /**
+ * npm run bench -- --peers [--quick] [--only <workload,...>]   (Mailwarden vs ClamSMTP vs Haraka; see peers-run.ts)
  * npm run bench [-- --quick] [--profile] [--only <id,...>] [--stack-from-env] [--scan-cache off]
  *               [--s3-count accounting|all] [--no-memory] [--no-mass] [--keep-state]
  *
@@ -32,6 +33,7 @@ import { ProcessMeter } from './proc.js';
 import { summarise } from './profile-summary.js';
 import { aggregate, computeTargets, renderMarkdown, type MassMailingResult, type MemoryResult, type PhaseResult, type ProcFigures, type RunReport } from './report.js';
 import { percentile, runLoad, SmtpConnection } from './smtp-load.js';
+import { aggregatePeers, DEPLOYMENTS, PEER_VERSIONS, peerTargets, renderPeersMarkdown, runPeers, type PeersReport } from './peers-run.js';
 
 const BENCH_DIR = fileURLToPath(new URL('../', import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -47,6 +49,7 @@ const { values: args } = parseArgs({
     'no-mass': { type: 'boolean', default: false },
     'keep-state': { type: 'boolean', default: false },
     's3-count': { type: 'string', default: 'accounting' },
+    peers: { type: 'boolean', default: false },
   },
 });
 
@@ -211,7 +214,59 @@ async function memoryPhases(stack: BenchStack, attachmentBytes: number): Promise
   return out;
 }
 
+function debVersion(pkg: string): string {
+  try {
+    return execSync(`dpkg-query -W -f='\${Version}' ${pkg}`, { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() || '?';
+  } catch {
+    return '?';
+  }
+}
+
+/** `--peers`: only the side-by-side comparison (the other phases: run without --peers). */
+async function peersMain(): Promise<void> {
+  const only = args.only?.split(',').map((s) => s.trim()).filter(Boolean);
+  const startedAt = new Date().toISOString();
+  const commit = gitCommit();
+  const stateDir = mkdtempSync(join(tmpdir(), 'mw-bench-peers-'));
+  log(`state in ${stateDir}; starting the stack`);
+  const stack = await startBenchStack({ stateDir, fromEnv: args['stack-from-env'], pop3: false, s3: 'direct', maxMessageBytes: 0, serviceEnv: { SCAN_CACHE: args['scan-cache'] } });
+  let out: Awaited<ReturnType<typeof runPeers>>;
+  try {
+    log(`stack up: ${Object.entries(stack.pids).map(([n, p]) => `${n}=${p}`).join(' ')}`);
+    out = await runPeers(stack, { quick: args.quick, stateDir, log, ...(only ? { only } : {}) });
+  } finally {
+    log('stopping');
+    await stack.stop();
+  }
+  const rows = aggregatePeers(out.plan, out.runs);
+  const report: PeersReport = {
+    startedAt,
+    durationS: (Date.now() - Date.parse(startedAt)) / 1000,
+    mode: `${args.quick ? 'quick' : 'full'}${only ? `, only ${only.join(',')}` : ''}`,
+    machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '?', node: process.versions.node, commit },
+    versions: { clamsmtp: debVersion('clamsmtp'), 'clamav-daemon': debVersion('clamav-daemon'), ...PEER_VERSIONS },
+    deployments: DEPLOYMENTS,
+    rows,
+    targets: peerTargets(rows),
+    runs: out.runs,
+    notes: out.notes,
+  };
+  const md = renderPeersMarkdown(report);
+  const resultsDir = join(BENCH_DIR, 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  const stamp = startedAt.replace(/[:.]/g, '-');
+  writeFileSync(join(resultsDir, `peers-${stamp}.json`), JSON.stringify(report, null, 2));
+  writeFileSync(join(resultsDir, `peers-${stamp}.md`), md);
+  writeFileSync(join(resultsDir, 'peers-latest.md'), md);
+  writeFileSync(join(resultsDir, 'peers-latest.json'), JSON.stringify(report, null, 2));
+  console.log(md);
+  log(`written to bench/results/peers-${stamp}.{md,json}`);
+  if (!args['keep-state']) rmSync(stateDir, { recursive: true, force: true });
+  else log(`state kept in ${stateDir}`);
+}
+
 async function main(): Promise<void> {
+  if (args.peers) return peersMain();
   const plan = args.quick ? quickPlan() : fullPlan();
   const only = args.only?.split(',').map((s) => s.trim()).filter(Boolean);
   const phases = plan.phases;

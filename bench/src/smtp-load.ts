@@ -5,6 +5,7 @@
  * runs out no new message starts, and the ones in flight finish.
  */
 import { connect, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface SmtpReply {
   code: number;
@@ -73,8 +74,13 @@ export class SmtpConnection {
     return this.read();
   }
 
-  async quit(): Promise<void> {
-    if (this.alive) await this.command('QUIT').catch(() => undefined);
+  /** QUIT, waiting at most `waitMs` for the 221 (a client does not need it), then closes. */
+  async quit(waitMs = 5000): Promise<void> {
+    if (this.alive) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.command('QUIT').catch(() => undefined), new Promise((r) => (timer = setTimeout(r, waitMs)))]);
+      clearTimeout(timer);
+    }
     this.socket.destroy();
   }
 
@@ -134,6 +140,21 @@ export interface LoadOptions {
   maxSeconds: number;
   /** Builds message `i` (called before its clock starts). */
   message: (i: number) => { data: Buffer; to?: string[]; infected?: boolean };
+  /**
+   * A new connection for every message (connect, EHLO, transaction, QUIT) instead of a pool of
+   * reused ones; latency then runs from connect() to the final reply after DATA.
+   */
+  connectionPerMessage?: boolean;
+  /** A 5xx final reply to an infected message is a verdict (Haraka answers 550), not an error. */
+  infectedRejectIsVerdict?: boolean;
+  /** Deadline of each reply (default 180 s). */
+  replyTimeoutMs?: number;
+  /**
+   * Worker `i` opens its first connection `i × rampMs` ms after the start (default 0: all at
+   * once). ClamSMTP listens with a backlog of 5: 32 simultaneous connects overflow its accept
+   * queue, and the kernel's SYN-ACK retransmit backoff then stalls some for tens of seconds.
+   */
+  rampMs?: number;
 }
 
 export interface LoadResult {
@@ -143,15 +164,26 @@ export interface LoadResult {
   errors: Record<string, number>;
   errorSamples: string[];
   infectedOk: number;
+  /** Infected messages answered 5xx (only with infectedRejectIsVerdict; latency recorded). */
+  rejectedInfected: number;
   /** Seconds from the start to the last final reply. */
   elapsedS: number;
-  /** Latency of each accepted message, ms. */
+  /** Latency of each accepted message (and of each rejected infected one, see above), ms. */
   latenciesMs: number[];
 }
 
 export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
-  const pool = await Promise.all(Array.from({ length: opts.concurrency }, () => SmtpConnection.open(opts.host, opts.port)));
-  const result: LoadResult = { ok: 0, errors: {}, errorSamples: [], infectedOk: 0, elapsedS: 0, latenciesMs: [] };
+  const perMessage = opts.connectionPerMessage ?? false;
+  const ramp = opts.rampMs ?? 0;
+  const pool: (SmtpConnection | undefined)[] = perMessage
+    ? Array.from({ length: opts.concurrency }, () => undefined)
+    : await Promise.all(
+        Array.from({ length: opts.concurrency }, async (_, i) => {
+          if (ramp) await sleep(i * ramp);
+          return SmtpConnection.open(opts.host, opts.port, opts.replyTimeoutMs);
+        }),
+      );
+  const result: LoadResult = { ok: 0, errors: {}, errorSamples: [], infectedOk: 0, rejectedInfected: 0, elapsedS: 0, latenciesMs: [] };
   const fail = (key: string, text: string): void => {
     result.errors[key] = (result.errors[key] ?? 0) + 1;
     if (result.errorSamples.length < 5) result.errorSamples.push(text);
@@ -161,19 +193,31 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const deadline = Date.now() + opts.maxSeconds * 1000;
   let last = started;
   const worker = async (slot: number): Promise<void> => {
+    if (perMessage && ramp) await sleep(slot * ramp);
     while (next < opts.maxMessages && Date.now() < deadline) {
       const i = next++;
       const m = opts.message(i);
-      let conn = pool[slot]!;
       try {
-        if (!conn.alive) conn = pool[slot] = await SmtpConnection.open(opts.host, opts.port);
         const t0 = process.hrtime.bigint();
+        let conn = pool[slot];
+        if (!conn?.alive) {
+          conn = pool[slot] = await SmtpConnection.open(opts.host, opts.port, opts.replyTimeoutMs).catch((err: Error) => {
+            throw new SmtpError(`connect/greeting/EHLO: ${err.message}`);
+          });
+        }
         const reply = await conn.send('sender@bench.example', m.to ?? ['user@example.test'], m.data);
         const t1 = process.hrtime.bigint();
         if (t1 > last) last = t1;
+        if (perMessage) {
+          pool[slot] = undefined;
+          void conn.quit(); // the verdict is in; the 221 is not waited for
+        }
         if (reply.code === 250) {
           result.ok++;
           if (m.infected) result.infectedOk++;
+          result.latenciesMs.push(Number(t1 - t0) / 1e6);
+        } else if (m.infected && opts.infectedRejectIsVerdict && reply.code >= 500 && reply.code < 600) {
+          result.rejectedInfected++;
           result.latenciesMs.push(Number(t1 - t0) / 1e6);
         } else {
           fail(String(reply.code), `${reply.code} ${reply.text}`);
@@ -185,7 +229,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   };
   await Promise.all(pool.map((_, slot) => worker(slot)));
   result.elapsedS = Number(last - started) / 1e9;
-  await Promise.all(pool.map((c) => c.quit()));
+  await Promise.all(pool.map((c) => c?.quit()));
   return result;
 }
 

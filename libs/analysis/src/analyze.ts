@@ -231,7 +231,7 @@ class Analyzer {
   /** Preamble, epilogue or any text region: raw, and whatever encodings hide inside. */
   private async deriveText(source: ByteSource, start: number, end: number, ownerOf: OwnerOf, depth: number, label: string, main: boolean): Promise<void> {
     const scan = await scanBody(source, start, end);
-    if (scan.b64Bytes + scan.otherBytes === 0 && !scan.blocks.length) return;
+    if (!scan.nonBlank && !scan.blocks.length) return;
     const owner = ownerOf(start, end);
     this.push({ owner, label, estimate: end - start, open: bodyContent(source, start, end, 'identity'), depth });
     if (looksBase64(scan)) this.push({ owner, label: `${label} decoded as base64`, estimate: end - start, open: bodyContent(source, start, end, 'base64'), depth, decoded: true });

@@ -13,9 +13,8 @@ export interface EncodedBlock {
 }
 
 export interface BodyScan {
-  /** Non-blank bytes that are base64 alphabet, and those that are not ('=' counts as neither). */
-  b64Bytes: number;
-  otherBytes: number;
+  /** Some line holds more than blanks. */
+  nonBlank: boolean;
   /** Bytes of lines that are pure base64 (alphabet, padding at the end), and of other non-blank lines. */
   b64LineBytes: number;
   otherLineBytes: number;
@@ -28,7 +27,26 @@ export interface BodyScan {
   runs: { start: number; end: number }[];
 }
 
-const B64_LINE = /^[A-Za-z0-9+/]+={0,2}$/;
+/** 1 for each base64 alphabet byte. */
+const B64 = new Uint8Array(256);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/') B64[c.charCodeAt(0)] = 1;
+
+/**
+ * Whether t[0, n) is a line of base64: at least 4 alphabet bytes, then at most two '='.
+ * 0: no; 1: yes; 2: yes, with padding. A loop over bytes: no string per line.
+ */
+function base64Line(t: Buffer, n: number): 0 | 1 | 2 {
+  if (n < 4) return 0;
+  let i = 0;
+  while (i < n && B64[t[i]!]) i++;
+  if (i === 0) return 0;
+  let pads = 0;
+  while (i < n && t[i] === 0x3d && pads < 2) {
+    i++;
+    pads++;
+  }
+  return i === n ? (pads ? 2 : 1) : 0;
+}
 const UU_BEGIN = /^begin[ \t]+[0-7]{1,4}([ \t]+|$)/i;
 const B64_BEGIN = /^begin-base64[ \t]+[0-7]{1,4}([ \t]+|$)/i;
 const YENC_BEGIN = /^=ybegin[ \t]/;
@@ -38,7 +56,7 @@ const MAX_BLOCKS = 256;
 
 /** One pass over body lines: what interpretations the bytes allow. */
 export async function scanBody(source: ByteSource, start: number, end: number): Promise<BodyScan> {
-  const scan: BodyScan = { b64Bytes: 0, otherBytes: 0, b64LineBytes: 0, otherLineBytes: 0, qpHints: 0, midPadding: false, blocks: [], runs: [] };
+  const scan: BodyScan = { nonBlank: false, b64LineBytes: 0, otherLineBytes: 0, qpHints: 0, midPadding: false, blocks: [], runs: [] };
   let open: { kind: EncodedBlock['kind']; start: number; dataStart: number } | undefined;
   let run: { start: number; end: number; chars: number } | undefined;
   let padded = false;
@@ -47,10 +65,19 @@ export async function scanBody(source: ByteSource, start: number, end: number): 
     run = undefined;
   };
   let last: Line | undefined;
-  for await (const line of readLines(source, start, end)) {
+  for await (const lines of readLines(source, start, end)) for (const line of lines) {
     last = line;
-    const text = line.text.toString('latin1').replace(/[ \t]+$/, '');
-    countBytes(scan, line.text);
+    const t = line.text;
+    let n = t.length;
+    while (n > 0 && (t[n - 1] === 0x20 || t[n - 1] === 0x09)) n--;
+    if (!n) continue;
+    const b64 = base64Line(t, n);
+    // strings only for the few lines that may open or close a block, or carry an `=`
+    const first = t[0]!;
+    const text = b64 === 0 || first === 0x62 || first === 0x42 || first === 0x65 || first === 0x45 || first === 0x3d || b64 === 2 ? t.toString('latin1', 0, n) : '';
+    scan.nonBlank ||= b64 !== 0 || /\S/.test(text);
+    // `=XX` escapes and soft breaks (a trailing `=`)
+    if (text.includes('=')) scan.qpHints += (text.match(/=[0-9A-Fa-f]{2}|=$/g) ?? []).length;
     if (open) {
       const done = open.kind === 'uu' ? /^end\s*$/i.test(text) : open.kind === 'base64' ? /^====/.test(text) : text.startsWith('=yend');
       if (done) {
@@ -59,21 +86,21 @@ export async function scanBody(source: ByteSource, start: number, end: number): 
       }
       continue;
     }
-    const begin = B64_BEGIN.test(text) ? 'base64' : UU_BEGIN.test(text) ? 'uu' : YENC_BEGIN.test(text) ? 'yenc' : undefined;
+    const begin = !text ? undefined : B64_BEGIN.test(text) ? 'base64' : UU_BEGIN.test(text) ? 'uu' : YENC_BEGIN.test(text) ? 'yenc' : undefined;
     if (begin) {
       closeRun();
       open = { kind: begin, start: line.start, dataStart: line.next };
       continue;
     }
-    if (text.length >= 4 && B64_LINE.test(text)) {
-      scan.b64LineBytes += text.length;
+    if (b64 !== 0) {
+      scan.b64LineBytes += n;
       if (padded) scan.midPadding = true;
-      padded = text.endsWith('=');
+      padded = b64 === 2;
       run ??= { start: line.start, end: line.end, chars: 0 };
       run.end = line.end;
-      run.chars += text.length;
-    } else if (text.length) {
-      scan.otherLineBytes += text.length;
+      run.chars += n;
+    } else {
+      scan.otherLineBytes += n;
       closeRun();
     }
   }
@@ -81,24 +108,6 @@ export async function scanBody(source: ByteSource, start: number, end: number): 
   // a block without its end line still decodes in lenient clients: up to the end of the body
   if (open && scan.blocks.length < MAX_BLOCKS) scan.blocks.push({ kind: open.kind, start: open.start, end: last ? last.end : end, dataStart: open.dataStart, dataEnd: last ? last.next : end });
   return scan;
-}
-
-function countBytes(scan: BodyScan, text: Buffer): void {
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (c === 0x20 || c === 0x09 || c === 0x0d) continue;
-    if (c === 0x3d) {
-      const a = text[i + 1];
-      if (a === undefined || isHex(a)) scan.qpHints++;
-      continue;
-    }
-    if ((c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2f) scan.b64Bytes++;
-    else scan.otherBytes++;
-  }
-}
-
-function isHex(c: number): boolean {
-  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
 }
 
 /**

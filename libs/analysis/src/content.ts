@@ -35,7 +35,7 @@ export function blockContent(source: ByteSource, block: EncodedBlock): () => Rea
   return () =>
     Readable.from(
       (async function* () {
-        for await (const line of readLines(source, block.dataStart, block.dataEnd)) {
+        for await (const lines of readLines(source, block.dataStart, block.dataEnd)) for (const line of lines) {
           if (block.kind === 'yenc' && line.text[0] === 0x3d && line.text[1] === 0x79) continue; // =ypart lines
           const bytes = decodeLine(line.text);
           if (bytes.length) yield bytes;

@@ -31,7 +31,7 @@ export async function readHeaderBlock(source: ByteSource, start: number, end: nu
     if (current) fields.push({ name: current.name, value: current.parts.join('').replace(/^[ \t]+/, '') });
     current = undefined;
   };
-  for await (const line of readLines(source, start, end)) {
+  for await (const lines of readLines(source, start, end)) for (const line of lines) {
     if (line.next - start > maxBytes) throw new AnalysisLimitError(`a header block over ${maxBytes} bytes`);
     if (line.end === line.start) {
       flush();

@@ -16,51 +16,50 @@ export interface Line {
 }
 
 /**
- * Lines of source[start, end), with exact offsets; LF ends a line, a CR before it is part of the
- * break (the gateway canonicalised to CRLF, decoded contents may use bare LF). Reads in blocks.
+ * Lines of source[start, end), with exact offsets, a block's worth at a time (one await per
+ * block, not per line: the analysis reads every line of a message several times). LF ends a
+ * line; a CR before it is part of the break (the gateway canonicalised to CRLF, decoded
+ * contents may use bare LF).
  */
-export async function* readLines(source: ByteSource, start: number, end: number): AsyncGenerator<Line> {
-  let block: Buffer = Buffer.alloc(0);
-  let blockStart = start;
-  let pos = start;
-  let peek: Buffer[] = [];
-  let peekLen = 0;
+export async function* readLines(source: ByteSource, start: number, end: number): AsyncGenerator<Line[]> {
   let lineStart = start;
-  while (pos < end) {
-    if (pos >= blockStart + block.length) {
-      blockStart = pos;
-      block = await source.read(pos, Math.min(end, pos + BLOCK));
-      if (!block.length) break;
+  /** The unfinished line from the previous block: its first bytes, and whether its last byte was CR. */
+  let carry: Buffer[] = [];
+  let carryLen = 0;
+  let carryCr = false;
+  for (let pos = start; pos < end; ) {
+    const block = await source.read(pos, Math.min(end, pos + BLOCK));
+    if (!block.length) break;
+    const lines: Line[] = [];
+    let at = 0;
+    for (let lf = block.indexOf(0x0a); lf >= 0; lf = block.indexOf(0x0a, at)) {
+      const next = pos + lf + 1;
+      const cr = lf > at ? block[lf - 1] === 0x0d : lf === at && carryLen + (lf - at) > 0 ? carryCr : false;
+      const contentEnd = next - 1 - (cr ? 1 : 0);
+      const length = contentEnd - lineStart;
+      const text = carryLen ? peek(carry, carryLen, block.subarray(at, lf), length) : block.subarray(at, at + Math.min(length, LINE_PEEK));
+      lines.push({ start: lineStart, end: contentEnd, next, text });
+      carry = [];
+      carryLen = 0;
+      carryCr = false;
+      at = lf + 1;
+      lineStart = next;
     }
-    const at = pos - blockStart;
-    const lf = block.indexOf(0x0a, at);
-    const stop = lf < 0 ? block.length : lf;
-    if (peekLen < LINE_PEEK) {
-      const piece = block.subarray(at, Math.min(stop, at + LINE_PEEK - peekLen));
-      peek.push(piece);
-      peekLen += piece.length;
+    if (at < block.length) {
+      const rest = block.subarray(at);
+      if (carryLen < LINE_PEEK) carry.push(Buffer.from(rest.subarray(0, LINE_PEEK - carryLen)));
+      carryLen += rest.length;
+      carryCr = rest[rest.length - 1] === 0x0d;
     }
-    if (lf < 0) {
-      pos = blockStart + block.length;
-      continue;
-    }
-    const next = blockStart + lf + 1;
-    let text = peek.length === 1 ? peek[0]! : Buffer.concat(peek);
-    let contentEnd = blockStart + lf;
-    // the CR of CRLF (it may sit at the end of the previous block)
-    if (contentEnd > lineStart && (lf > 0 ? block[lf - 1] === 0x0d : text[text.length - 1] === 0x0d)) {
-      contentEnd--;
-      if (text.length && text[text.length - 1] === 0x0d && text.length > contentEnd - lineStart) text = text.subarray(0, text.length - 1);
-    }
-    if (text.length > contentEnd - lineStart) text = text.subarray(0, contentEnd - lineStart);
-    yield { start: lineStart, end: contentEnd, next, text };
-    peek = [];
-    peekLen = 0;
-    pos = next;
-    lineStart = next;
+    pos += block.length;
+    if (lines.length) yield lines;
   }
-  if (lineStart < end) {
-    const text = peek.length === 1 ? peek[0]! : Buffer.concat(peek);
-    yield { start: lineStart, end, next: end, text: text.subarray(0, end - lineStart) };
-  }
+  if (lineStart < end) yield [{ start: lineStart, end, next: end, text: peek(carry, carryLen, Buffer.alloc(0), end - lineStart) }];
+}
+
+/** The first LINE_PEEK bytes of a line made of `carry` (earlier blocks) and `tail`, cut to its content length. */
+function peek(carry: Buffer[], carryLen: number, tail: Buffer, length: number): Buffer {
+  const keep = Math.min(length, LINE_PEEK);
+  if (!carryLen) return tail.subarray(0, keep);
+  return Buffer.concat([...carry, tail.subarray(0, Math.max(0, LINE_PEEK - Math.min(carryLen, LINE_PEEK)))]).subarray(0, keep);
 }

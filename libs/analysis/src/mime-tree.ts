@@ -66,13 +66,17 @@ export async function parseEntity(ctx: ParseContext, start: number, end: number,
   // The main reading is the most granular one a client could make: the first multipart reading
   // whose boundary really splits the body (so a finding removes one part, not the whole message).
   let chosen: { boundary: string; type: string; split: SplitResult; caseInsensitive: boolean } | undefined;
+  // the "--" lines of the body, learned on the first pass: a boundary no such line carries cannot split it
+  let dashes: DashLines | undefined;
   for (const caseInsensitive of [false, true]) {
     for (const r of readings) {
-      if (!r.multipart || chosen) continue;
+      if (!r.multipart || chosen || (dashes && !dashes.mayDelimit(r.boundary, caseInsensitive))) continue;
       const split = await splitBody(ctx.source, header.bodyStart, end, r.boundary, false, caseInsensitive);
+      dashes ??= split.dashes;
       if (split.parts.length) chosen = { boundary: r.boundary, type: r.type, split, caseInsensitive };
     }
   }
+  if (!dashes && readings.length) dashes = await dashLinesOf(ctx.source, header.bodyStart, end);
   const contentType = chosen?.type ?? ((types.length ? mediaType(types[0]!) : '') || defaultType);
   const filename = fileName(values(header, 'content-disposition')[0], types[0]);
   const entity: MimeEntity = {
@@ -100,20 +104,21 @@ export async function parseEntity(ctx: ParseContext, start: number, end: number,
     for (const part of split.parts) entity.children.push(await parseEntity(ctx, part.start, part.end, `${path}.${++n}`, depth + 1, childType));
     if (split.preamble.end > split.preamble.start) entity.regions.push({ path: `${path}.preamble`, ...split.preamble });
     if (split.epilogue && split.epilogue.end > split.epilogue.start) entity.regions.push({ path: `${path}.epilogue`, ...split.epilogue });
-    if (split.epilogue) entity.alternates.push({ why: 'parts after the close delimiter', start: bodyStart, end, boundary, ignoreClose: true, defaultType: childType, caseInsensitive: chosen.caseInsensitive });
-    if (!chosen.caseInsensitive) entity.alternates.push({ why: 'delimiters matched whatever their case', start: bodyStart, end, boundary, ignoreClose: false, defaultType: childType, caseInsensitive: true });
+    if (split.delimitersAfterClose) entity.alternates.push({ why: 'parts after the close delimiter', start: bodyStart, end, boundary, ignoreClose: true, defaultType: childType, caseInsensitive: chosen.caseInsensitive });
+    if (!chosen.caseInsensitive && split.dashes.hasCaseVariant(boundary)) entity.alternates.push({ why: 'delimiters matched whatever their case', start: bodyStart, end, boundary, ignoreClose: false, defaultType: childType, caseInsensitive: true });
     // another Content-Type header reads the same body as a single part
     if (types.some((t) => !mediaType(t).startsWith('multipart/'))) entity.bodyAsText = true;
   }
   for (const r of readings) {
     if (seen.has(r.boundary)) continue;
     seen.add(r.boundary);
-    entity.alternates.push({ why: `boundary read as "${printable(r.boundary)}"`, start: bodyStart, end, boundary: r.boundary, ignoreClose: false, defaultType: 'text/plain' });
-    entity.alternates.push({ why: `boundary read as "${printable(r.boundary)}", any case`, start: bodyStart, end, boundary: r.boundary, ignoreClose: false, defaultType: 'text/plain', caseInsensitive: true });
+    if (dashes?.mayDelimit(r.boundary, false) !== false) entity.alternates.push({ why: `boundary read as "${printable(r.boundary)}"`, start: bodyStart, end, boundary: r.boundary, ignoreClose: false, defaultType: 'text/plain' });
+    if (dashes?.hasCaseVariant(r.boundary) !== false) entity.alternates.push({ why: `boundary read as "${printable(r.boundary)}", any case`, start: bodyStart, end, boundary: r.boundary, ignoreClose: false, defaultType: 'text/plain', caseInsensitive: true });
   }
   if (entity.kind === 'leaf' && (contentType.startsWith('multipart/') || readings.length)) {
     // a multipart without a usable boundary: guess it from the body as lenient parsers do
-    for (const guess of await guessBoundaries(ctx.source, bodyStart, end)) {
+    dashes ??= await dashLinesOf(ctx.source, bodyStart, end);
+    for (const guess of dashes.guesses()) {
       if (seen.has(guess)) continue;
       seen.add(guess);
       entity.alternates.push({ why: `boundary guessed from the body ("${printable(guess)}")`, start: bodyStart, end, boundary: guess, ignoreClose: false, defaultType: 'text/plain' });
@@ -132,6 +137,60 @@ interface SplitResult {
   preamble: { start: number; end: number };
   parts: { start: number; end: number }[];
   epilogue?: { start: number; end: number };
+  /** Delimiter lines after the close delimiter (a lenient parser would read more parts there). */
+  delimitersAfterClose: number;
+  dashes: DashLines;
+}
+
+/**
+ * The tokens of a body's lines that start with "--" (counted; at most 64 distinct, past which
+ * any boundary is taken as possible): what boundaries could split it.
+ */
+export class DashLines {
+  private readonly counts = new Map<string, number>();
+  private readonly lower = new Map<string, Set<string>>();
+  private full = false;
+
+  add(text: Buffer): void {
+    if (text[0] !== 0x2d || text[1] !== 0x2d || text.length > 202) return;
+    const line = text.toString('latin1', 2).replace(/[ \t]+$/, '');
+    for (const token of line.endsWith('--') ? [line, line.slice(0, -2)] : [line]) {
+      if (!token) continue;
+      if (!this.counts.has(token) && this.counts.size >= 64) {
+        this.full = true;
+        continue;
+      }
+      this.counts.set(token, (this.counts.get(token) ?? 0) + 1);
+      const key = token.toLowerCase();
+      if (!this.lower.has(key)) this.lower.set(key, new Set());
+      this.lower.get(key)!.add(token);
+    }
+  }
+
+  /** Some line could be a delimiter of `boundary` (exactly, or whatever its case). */
+  mayDelimit(boundary: string, anyCase: boolean): boolean {
+    return this.full || this.counts.has(boundary) || (anyCase && this.lower.has(boundary.toLowerCase()));
+  }
+
+  /** Some line is a delimiter of `boundary` only when case is ignored. */
+  hasCaseVariant(boundary: string): boolean {
+    return this.full || [...(this.lower.get(boundary.toLowerCase()) ?? [])].some((t) => t !== boundary);
+  }
+
+  /** Boundaries a lenient parser could infer: tokens seen at least twice, most frequent first. */
+  guesses(): string[] {
+    return [...this.counts]
+      .filter(([, n]) => n >= 2)
+      .sort((a, b) => b[1] - a[1])
+      .map(([t]) => t)
+      .slice(0, 4);
+  }
+}
+
+async function dashLinesOf(source: ByteSource, start: number, end: number): Promise<DashLines> {
+  const dashes = new DashLines();
+  for await (const lines of readLines(source, start, end)) for (const line of lines) dashes.add(line.text);
+  return dashes;
 }
 
 /**
@@ -141,25 +200,34 @@ interface SplitResult {
  */
 export async function splitBody(source: ByteSource, start: number, end: number, boundary: string, ignoreClose: boolean, caseInsensitive = false): Promise<SplitResult> {
   const dash = Buffer.from(caseInsensitive ? `--${boundary}`.toLowerCase() : `--${boundary}`, 'latin1');
-  const result: SplitResult = { preamble: { start, end: start }, parts: [] };
+  const result: SplitResult = { preamble: { start, end: start }, parts: [], delimitersAfterClose: 0, dashes: new DashLines() };
   let partStart: number | undefined;
   let prevBreak = 0;
-  for await (const line of readLines(source, start, end)) {
-    const kind = delimiterKind(caseInsensitive ? Buffer.from(line.text.toString('latin1').toLowerCase(), 'latin1') : line.text, line.end - line.start, dash);
+  let closed = false;
+  for await (const lines of readLines(source, start, end)) for (const line of lines) {
     const breakLen = prevBreak;
     prevBreak = line.next - line.end;
-    const lineNext = line.next;
+    // most lines do not start with "--": nothing to do for them
+    if (line.text[0] !== 0x2d || line.text[1] !== 0x2d) continue;
+    result.dashes.add(line.text);
+    const kind = delimiterKind(caseInsensitive ? Buffer.from(line.text.toString('latin1').toLowerCase(), 'latin1') : line.text, line.end - line.start, dash);
     if (!kind) continue;
+    if (closed) {
+      // the epilogue is read on only to know whether it holds more delimiters
+      result.delimitersAfterClose++;
+      continue;
+    }
     // the delimiter owns the line break before it
     const before = line.start > start ? Math.max(start, line.start - breakLen) : line.start;
     if (partStart === undefined) result.preamble = { start, end: before };
     else result.parts.push({ start: partStart, end: Math.max(partStart, before) });
-    partStart = lineNext;
+    partStart = line.next;
     if (kind === 'close' && !ignoreClose) {
-      result.epilogue = { start: lineNext, end };
-      return result;
+      result.epilogue = { start: line.next, end };
+      closed = true;
     }
   }
+  if (closed) return result;
   if (partStart !== undefined && partStart < end) result.parts.push({ start: partStart, end });
   else if (partStart !== undefined && !result.parts.length) result.parts.push({ start: partStart, end: partStart });
   return result;
@@ -171,20 +239,6 @@ function delimiterKind(text: Buffer, length: number, dash: Buffer): 'open' | 'cl
   if (/^[ \t]*$/.test(rest)) return 'open';
   if (/^--[ \t]*$/.test(rest)) return 'close';
   return undefined;
-}
-
-/** Boundaries a lenient parser could infer: a `--token` line that occurs at least twice, or once with its close form. */
-async function guessBoundaries(source: ByteSource, start: number, end: number): Promise<string[]> {
-  const counts = new Map<string, number>();
-  for await (const line of readLines(source, start, end)) {
-    const t = line.text.toString('latin1');
-    if (!t.startsWith('--') || t.length < 3 || t.length > 200) continue;
-    const token = t.slice(2).replace(/[ \t]+$/, '').replace(/--$/, '');
-    if (!token) continue;
-    counts.set(token, (counts.get(token) ?? 0) + 1);
-    if (counts.size > 64) break;
-  }
-  return [...counts].filter(([, n]) => n >= 2).map(([t]) => t).slice(0, 4);
 }
 
 function printable(s: string): string {

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { DetectionAction, Direction, Policy, Protocol, UnscannableReason } from '@mailwarden/contracts';
+import { DetectionAction, Direction, Policy, Protocol, QUARANTINE_ACTIONS, UnscannableReason } from '@mailwarden/contracts';
 
 /** Every error reply: a stable `error` code, a sentence for people, and the field when one is to blame. */
 export const ErrorBody = Type.Object(
@@ -48,7 +48,24 @@ export const StatsBody = Type.Object({
   removedAttachments: Type.Integer(),
   errors: Type.Integer({ description: 'parts whose scan failed; their message got a temporary failure' }),
   tlsUnscanned: Type.Object({ total: Type.Integer(), smtp: Type.Integer(), pop3: Type.Integer() }, { description: 'sessions relayed encrypted, not scanned' }),
+  quarantine: Type.Object(
+    { released: Type.Integer(), deleted: Type.Integer(), rescanned: Type.Integer(), downloaded: Type.Integer() },
+    { description: 'administrator actions on quarantine entries' },
+  ),
 });
+
+export const AdminAction = Type.Object({
+  id: Type.Integer({ description: 'event sequence number' }),
+  kind: Type.Union(QUARANTINE_ACTIONS.map((k) => Type.Literal(k))),
+  ref: Type.String({ description: 'quarantine reference' }),
+  time: Type.String(),
+  by: Type.String({ description: 'identity of the token: admin' }),
+  client: Type.String({ description: 'client address of the request' }),
+  recipients: Type.Optional(Type.Array(Type.String())),
+  detail: Type.Optional(Type.String()),
+});
+
+export const AuditBody = Type.Object({ actions: Type.Array(AdminAction) });
 
 export const Detection = Type.Object({
   id: Type.Integer({ description: 'event sequence number' }),

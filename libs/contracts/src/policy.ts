@@ -28,7 +28,8 @@ export const DEFAULT_NOTICE_TEMPLATE = [
   'Date: {date}',
   'Message reference: {ref}',
   '',
-  'The rest of the message was delivered unchanged. {recovery}',
+  'The rest of the message was delivered unchanged.',
+  '{recovery}',
 ].join('\n');
 
 /** Days a removed original is kept when the policy does not say (older stored policies). */

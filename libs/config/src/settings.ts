@@ -35,6 +35,7 @@ export const SETTINGS = [
   { env: 'POP3_UPSTREAM_TLS', default: 'plain', help: 'how the POP3 gateway reaches POP3_UPSTREAM: `plain` (upgraded with STLS in terminate mode when upstream offers it) or `implicit` (POP3S upstream)' },
   { env: 'CONFIG_LISTEN', default: '127.0.0.1:8025', help: 'config service (REST API and admin UI)' },
   { env: 'ADMIN_TOKEN', default: '', help: 'bearer token for the REST API; `npm start` generates one when empty' },
+  { env: 'QUARANTINE_SWEEP_INTERVAL_MS', default: '3600000', help: 'how often the config service deletes quarantine entries older than the policy\'s `quarantine.retentionDays` (and refreshes the quarantine size metrics); works on any S3, lifecycle rule or not' },
   { env: 'SMTPS_LISTEN', default: '', help: 'optional implicit-TLS SMTP listener (port 465 style; always terminates TLS)' },
   { env: 'POP3S_LISTEN', default: '', help: 'optional implicit-TLS POP3 listener (port 995 style; always terminates TLS)' },
   { env: 'TLS_CERT', default: '', help: 'PEM certificate file for STARTTLS/STLS terminate mode and SMTPS/POP3S; reloaded when it changes. Empty: a self-signed one is generated in MAILWARDEN_STATE_DIR/tls' },

@@ -93,11 +93,33 @@ export const TlsUnscannedEvent = Type.Object({
 });
 export type TlsUnscannedEvent = Static<typeof TlsUnscannedEvent>;
 
-export const ActivityEvent = Type.Union([ScannedEvent, InfectedEvent, UnscannableEvent, ScanErrorEvent, TlsUnscannedEvent]);
+/** What an administrator did to a quarantine entry (audit trail). */
+export const QUARANTINE_ACTIONS = ['quarantine-released', 'quarantine-deleted', 'quarantine-rescanned', 'quarantine-downloaded'] as const;
+export type QuarantineActionKind = (typeof QUARANTINE_ACTIONS)[number];
+
+/**
+ * An administrator acted on a quarantine entry. `by` is the identity of the token (one admin token:
+ * `admin`), `client` the address the request came from. Published with msgID
+ * `audit-<ref>-<kind>-<time>`; each action is its own event.
+ */
+export const QuarantineActionEvent = Type.Object({
+  kind: Type.Union(QUARANTINE_ACTIONS.map((k) => Type.Literal(k))),
+  ref: MessageRef,
+  time: Type.String(),
+  by: Type.String(),
+  client: Type.String(),
+  /** Released to (release). */
+  recipients: Type.Optional(Type.Array(Type.String())),
+  /** e.g. upstream's reply (release) or the new verdict (rescan). */
+  detail: Type.Optional(Type.String()),
+});
+export type QuarantineActionEvent = Static<typeof QuarantineActionEvent>;
+
+export const ActivityEvent = Type.Union([ScannedEvent, InfectedEvent, UnscannableEvent, ScanErrorEvent, TlsUnscannedEvent, QuarantineActionEvent]);
 export type ActivityEvent = Static<typeof ActivityEvent>;
 export type ActivityEventKind = ActivityEvent['kind'];
 
 /** A per-part finding: what GET /api/v1/events lists. */
 export type DetectionEvent = InfectedEvent | UnscannableEvent | ScanErrorEvent;
 
-export const ACTIVITY_EVENT_KINDS: readonly ActivityEventKind[] = ['scanned', 'infected', 'unscannable', 'error', 'tls-unscanned'];
+export const ACTIVITY_EVENT_KINDS: readonly ActivityEventKind[] = ['scanned', 'infected', 'unscannable', 'error', 'tls-unscanned', ...QUARANTINE_ACTIONS];

@@ -3,3 +3,4 @@ export * from './messages.js';
 export * from './subjects.js';
 export * from './validate.js';
 export * from './events.js';
+export * from './quarantine.js';

@@ -28,4 +28,10 @@ export const Consumers = {
 export const ObjectKeys = {
   raw: (ref: string) => `msg/${ref}/raw.eml`,
   rebuilt: (ref: string) => `msg/${ref}/rebuilt.eml`,
+  /** Everything in quarantine lives below this prefix (its own lifecycle rule, its own sweep). */
+  quarantinePrefix: 'quarantine/',
+  /** The original as received, kept when the policy removed something. */
+  quarantineRaw: (ref: string) => `quarantine/${ref}/raw.eml`,
+  /** Its metadata (QuarantineEntry), written after the copy: an entry with a meta.json always has its original. */
+  quarantineMeta: (ref: string) => `quarantine/${ref}/meta.json`,
 } as const;

@@ -11,7 +11,7 @@
  */
 export { spliceMessage } from './splice-message.js';
 export { SplicePlanError, SPLICE_HEADER_LIMIT, type ByteRange, type SplicePlan, type SpliceReplacement } from './splice-plan.js';
-export { renderNotice, type NoticeVars } from './render-notice.js';
+export { recoveryText, renderNotice, type NoticeVars } from './render-notice.js';
 export { decodeSubject, fromBinaryString } from './header-text.js';
 export { DotStuffer } from './dot-stuffer.js';
 export { DotUnstuffer, UnterminatedMultilineError } from './dot-unstuffer.js';

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { DEFAULT_NOTICE_TEMPLATE } from '@mailwarden/contracts';
 import { decodeSubject, renderNotice } from '../src/index.js';
 
 describe('renderNotice', () => {
@@ -18,6 +19,15 @@ describe('renderNotice', () => {
 
   it('does not expand placeholders found in values', () => {
     assert.equal(renderNotice('{filename}|{ref}', { ...vars, filename: '{ref}' }), '{ref}|abc12345');
+  });
+
+  it('{recovery} and {retentionDays} follow the quarantine retention: no promise when nothing is kept', () => {
+    const kept = renderNotice(DEFAULT_NOTICE_TEMPLATE, { ...vars, retentionDays: 30 });
+    assert.match(kept, /quote the message reference if you need the original attachment: it is kept for 30 days\./);
+    assert.equal(renderNotice('{retentionDays}', { ...vars, retentionDays: 0.5 }), '0.5');
+    const none = renderNotice(DEFAULT_NOTICE_TEMPLATE, { ...vars, retentionDays: 0 });
+    assert.match(none, /was not kept and cannot be recovered/);
+    assert.doesNotMatch(none, /original attachment:|quote the message reference/);
   });
 });
 

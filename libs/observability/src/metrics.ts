@@ -106,6 +106,34 @@ export function createMetrics(registry: Registry) {
       labelNames: ['protocol'] as const,
       registers,
     }),
+    quarantined: new Counter({
+      name: 'mailwarden_quarantined_total',
+      help: 'Originals kept in quarantine because the policy removed something, by protocol (a POP3 message retrieved again counts once).',
+      labelNames: ['protocol'] as const,
+      registers,
+    }),
+    quarantineObjects: new Gauge({
+      name: 'mailwarden_quarantine_entries',
+      help: 'Entries in quarantine, as of the last sweep or listing by the config service.',
+      registers,
+    }),
+    quarantineBytes: new Gauge({
+      name: 'mailwarden_quarantine_bytes',
+      help: 'Bytes in quarantine (originals and metadata), as of the last sweep or listing by the config service.',
+      registers,
+    }),
+    quarantineReleases: new Counter({
+      name: 'mailwarden_quarantine_releases_total',
+      help: 'Quarantined originals released (delivered) by an administrator, by outcome (delivered|failed).',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    quarantineDeletions: new Counter({
+      name: 'mailwarden_quarantine_deletions_total',
+      help: 'Quarantine entries deleted, by cause (admin: DELETE by an administrator; expired: the retention sweep).',
+      labelNames: ['cause'] as const,
+      registers,
+    }),
 
     /**
      * Export the backlog of a work queue, read at each scrape (e.g. the consumer's `num_pending`).

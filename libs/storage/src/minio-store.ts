@@ -2,7 +2,8 @@ import { Client } from 'minio';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { IdleTimeout, withDeadline } from './deadline.js';
-import { StorageError, type ObjectStore } from './object-store.js';
+import { StorageError, type ObjectStore, type StoredObject } from './object-store.js';
+import { CopyConditions } from 'minio';
 import { DeleteBatcher } from './delete-batcher.js';
 
 export interface MinioStoreOptions {
@@ -139,6 +140,31 @@ export class MinioStore implements ObjectStore {
   async stat(key: string): Promise<{ size: number }> {
     const s = await withDeadline(this.client.statObject(this.bucket, key), this.requestTimeoutMs, `s3 stat ${key}`);
     return { size: s.size };
+  }
+
+  async copy(from: string, to: string): Promise<void> {
+    try {
+      await withDeadline(this.client.copyObject(this.bucket, to, `/${this.bucket}/${from}`, new CopyConditions()), this.requestTimeoutMs, `s3 copy ${from}`);
+    } catch (err) {
+      throw new StorageError(`s3 copy ${from} → ${to} failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async list(prefix: string): Promise<StoredObject[]> {
+    const listing = new Promise<StoredObject[]>((resolve, reject) => {
+      const out: StoredObject[] = [];
+      const stream = this.client.listObjectsV2(this.bucket, prefix, true);
+      stream.on('data', (o) => {
+        if (o.name) out.push({ key: o.name, size: o.size, lastModified: o.lastModified });
+      });
+      stream.on('error', reject);
+      stream.on('end', () => resolve(out));
+    });
+    try {
+      return await withDeadline(listing, this.requestTimeoutMs * 6, `s3 list ${prefix}`);
+    } catch (err) {
+      throw new StorageError(`s3 list ${prefix} failed: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   /** Sends the deletes still queued; call before the process exits. */

@@ -9,6 +9,17 @@ export interface ObjectStore {
   getRange(key: string, start: number, end: number): Promise<Readable>;
   stat(key: string): Promise<{ size: number }>;
   remove(keys: string[]): Promise<void>;
+  /** Server-side copy of `from` to `to` (no bytes pass through the service). */
+  copy(from: string, to: string): Promise<void>;
+  /** Every object whose key starts with `prefix` (recursively), in key order. */
+  list(prefix: string): Promise<StoredObject[]>;
+}
+
+/** One object as a listing shows it. */
+export interface StoredObject {
+  key: string;
+  size: number;
+  lastModified: Date;
 }
 
 export class StorageError extends Error {

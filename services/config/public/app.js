@@ -13,7 +13,10 @@ const state = {
   doc: null,
   tab: 'engine',
   timers: { activity: 0, engine: 0, policy: 0 },
+  /** Quarantine tab: the current filters, page and the entry shown in detail. */
+  q: { filters: {}, offset: 0, limit: 20, nextOffset: undefined, entry: null },
 };
+const DEFAULT_RETENTION_DAYS = 30;
 
 // ---------------------------------------------------------------- API
 
@@ -109,7 +112,7 @@ function enterAdmin(doc) {
   $('session').hidden = false;
   loadDocument(doc);
   const fromHash = location.hash.replace('#', '');
-  selectTab(['engine', 'scanning', 'activity'].includes(fromHash) ? fromHash : 'engine', false);
+  selectTab(TABS.includes(fromHash) ? fromHash : 'engine', false);
 }
 
 // ---------------------------------------------------------------- policy form
@@ -138,6 +141,9 @@ function readForm() {
     } else if (el.dataset.type === 'integer') {
       const v = el.value.trim().replace(/[ _,]/g, '');
       setPath(policy, path, /^\d{1,15}$/.test(v) ? Number(v) : el.value);
+    } else if (el.dataset.type === 'number') {
+      const v = el.value.trim();
+      setPath(policy, path, /^\d{1,6}(\.\d{1,6})?$/.test(v) ? Number(v) : el.value);
     } else setPath(policy, path, el.value);
   }
   return policy;
@@ -162,6 +168,8 @@ function canonical(v) {
 const isDirty = () => state.doc !== null && canonical(readForm()) !== canonical(state.doc.policy);
 
 function loadDocument(doc) {
+  // A policy stored before quarantine existed has no retention: the form shows (and saves) the default.
+  doc.policy.quarantine ??= { retentionDays: DEFAULT_RETENTION_DAYS };
   state.doc = doc;
   fillForm(doc.policy);
   clearErrors();
@@ -279,7 +287,7 @@ function hideBanner() {
 
 // ---------------------------------------------------------------- tabs
 
-const TABS = ['engine', 'scanning', 'activity'];
+const TABS = ['engine', 'scanning', 'activity', 'quarantine'];
 
 function selectTab(name, focus = true) {
   state.tab = name;
@@ -293,7 +301,7 @@ function selectTab(name, focus = true) {
   if (focus) $(`tab-${name}`).focus();
   if (location.hash !== `#${name}`) history.replaceState(null, '', `#${name}`);
   // The save bar belongs to the policy tabs; on Activity it shows only while edits are pending.
-  $('savebar').classList.toggle('on-activity', name === 'activity');
+  $('savebar').classList.toggle('on-activity', name === 'activity' || name === 'quarantine');
   startPolling();
 }
 
@@ -347,7 +355,7 @@ const ACTIONS = { removed: 'Removed', delivered: 'Delivered', tempfail: 'Deferre
 
 async function refreshActivity() {
   try {
-    const [stats, events] = await Promise.all([api('GET', '/api/v1/stats'), api('GET', '/api/v1/events?limit=50')]);
+    const [stats, events, audit] = await Promise.all([api('GET', '/api/v1/stats'), api('GET', '/api/v1/events?limit=50'), api('GET', '/api/v1/audit?limit=50')]);
     if (stats.status !== 200) throw new Error(stats.data.message);
     if (events.status !== 200) throw new Error(events.data.message);
     for (const el of document.querySelectorAll('[data-stat]')) setStat(stats.data, el.dataset.stat);
@@ -374,10 +382,226 @@ async function refreshActivity() {
         ]);
       }),
     );
+    const actions = audit.status === 200 ? audit.data.actions : [];
+    $('audit-empty').hidden = actions.length > 0;
+    $('audit').tBodies[0].replaceChildren(
+      ...actions.map((a) =>
+        row([
+          text(fmtTime(a.time)),
+          [text(AUDIT_KINDS[a.kind] || a.kind), 'nowrap'],
+          code(a.ref),
+          text(`${a.by} (${a.client})`),
+          text([a.recipients?.length ? `to ${a.recipients.join(', ')}` : '', a.detail || ''].filter(Boolean).join(' · ')),
+        ]),
+      ),
+    );
   } catch (err) {
     if (err instanceof Unauthorized) return onApiError(err);
     $('activity-updated').textContent = `Not updated: ${err.message}`;
   }
+}
+
+const AUDIT_KINDS = {
+  'quarantine-released': 'Released',
+  'quarantine-deleted': 'Deleted',
+  'quarantine-rescanned': 'Rescanned',
+  'quarantine-downloaded': 'Downloaded',
+};
+
+// ---------------------------------------------------------------- quarantine
+
+const REASONS = { infected: 'Infected', encrypted: 'Encrypted', corrupt: 'Corrupt', limits: 'Over the limits' };
+const partReason = (p) => (p.verdict === 'infected' ? 'infected' : p.reason || 'unscannable');
+
+function readFilters() {
+  const f = {};
+  for (const k of ['sender', 'recipient', 'reason', 'signature', 'ref']) {
+    const v = $(`q-${k}`).value.trim();
+    if (v) f[k] = k === 'ref' ? v.toLowerCase() : v;
+  }
+  // Dates are local days: from the start of "from" to the end of "to".
+  if ($('q-from').value) f.from = new Date(`${$('q-from').value}T00:00:00`).toISOString();
+  if ($('q-to').value) f.to = new Date(new Date(`${$('q-to').value}T00:00:00`).getTime() + 86_400_000).toISOString();
+  return f;
+}
+
+async function refreshQuarantine() {
+  const q = state.q;
+  const params = new URLSearchParams({ ...q.filters, limit: String(q.limit), offset: String(q.offset) });
+  try {
+    const res = await api('GET', `/api/v1/quarantine?${params}`);
+    if (res.status === 400) {
+      $('q-error').textContent = res.data.message;
+      return;
+    }
+    if (res.status !== 200) throw new Error(res.data.message || `HTTP ${res.status}`);
+    $('q-error').textContent = '';
+    const { entries, total, nextOffset, retentionDays } = res.data;
+    q.nextOffset = nextOffset;
+    $('q-retention').textContent = retentionDays > 0 ? `Originals are kept ${retentionDays} day${retentionDays === 1 ? '' : 's'} (policy).` : 'Retention is 0: nothing new is kept.';
+    $('q-count').textContent = total ? `${q.offset + 1}–${q.offset + entries.length} of ${total}` : '';
+    $('q-empty').hidden = entries.length > 0;
+    $('q-prev').disabled = q.offset === 0;
+    $('q-next').disabled = nextOffset === undefined;
+    $('q-table').tBodies[0].replaceChildren(
+      ...entries.map((e) => {
+        const open = document.createElement('button');
+        open.type = 'button';
+        open.className = 'button subtle';
+        open.textContent = 'Details';
+        open.setAttribute('aria-label', `Details of ${e.ref}`);
+        open.addEventListener('click', () => void openEntry(e.ref));
+        return row([
+          text(fmtTime(e.time)),
+          code(e.ref),
+          text(e.sender || '<>'),
+          text(e.recipients.join(', ')),
+          text(e.subject ?? '(no subject)', e.subject === undefined ? 'muted' : ''),
+          stackedList(e.parts.map((p) => `${p.filename || `part ${p.path}`}: ${REASONS[partReason(p)] || partReason(p)}${p.signature ? ` (${p.signature})` : ''}`)),
+          open,
+        ]);
+      }),
+    );
+  } catch (err) {
+    if (err instanceof Unauthorized) return onApiError(err);
+    $('q-error').textContent = `Could not list the quarantine: ${err.message}`;
+  }
+}
+
+function stackedList(lines) {
+  const frag = document.createDocumentFragment();
+  lines.forEach((l, i) => frag.append(text(l, i ? 'detail' : '')));
+  return frag;
+}
+
+function showEntry(e) {
+  state.q.entry = e;
+  $('q-detail').hidden = false;
+  $('q-detail-title').textContent = `Message ${e.ref}`;
+  const meta = [
+    ['Quarantined', fmtTime(e.time)],
+    ['Protocol', `${e.protocol.toUpperCase()} ${e.direction}`],
+    ['Sender', e.sender || '<>'],
+    ['Recipients', e.recipients.join(', ')],
+    ['Subject', e.subject ?? '(no subject)'],
+    ['Size', fmtBytes(e.size)],
+    ['Message reference', e.messageRef],
+  ];
+  $('q-meta').replaceChildren(
+    ...meta.flatMap(([k, v]) => {
+      const dt = document.createElement('dt');
+      dt.textContent = k;
+      const dd = document.createElement('dd');
+      dd.textContent = v;
+      return [dt, dd];
+    }),
+  );
+  $('q-parts').tBodies[0].replaceChildren(
+    ...e.parts.map((p) =>
+      row([
+        text(p.path),
+        p.filename ? code(p.filename) : text('(no name)', 'muted'),
+        text(p.contentType),
+        text(fmtBytes(p.size)),
+        badge(REASONS[partReason(p)] || partReason(p), p.verdict === 'infected' ? 'bad' : 'warn', p.signature),
+        code(p.sha256.slice(0, 16) + '…'),
+      ]),
+    ),
+  );
+  $('q-releases').replaceChildren(
+    ...e.releases.map((r) => {
+      const li = document.createElement('li');
+      li.textContent = `Released ${fmtTime(r.at)} by ${r.by} to ${r.recipients.join(', ')}${r.headerAdded ? ' (with header)' : ''}: ${r.reply}`;
+      return li;
+    }),
+  );
+  const r = e.lastRescan;
+  $('q-rescan-result').textContent = r
+    ? `Rescanned ${fmtTime(r.at)}: ${r.verdict === 'clean' ? 'Clean' : r.verdict === 'infected' ? 'Infected' : 'Unscannable'}` +
+      (r.findings.length ? ` (${r.findings.map((f) => `${f.filename || `part ${f.path}`}: ${f.signature || f.verdict}`).join('; ')})` : '')
+    : '';
+  $('q-release-confirm').hidden = true;
+}
+
+async function openEntry(ref) {
+  try {
+    const res = await api('GET', `/api/v1/quarantine/${encodeURIComponent(ref)}`);
+    if (res.status !== 200) throw new Error(res.data.message || `HTTP ${res.status}`);
+    $('q-status').textContent = '';
+    showEntry(res.data);
+    $('q-detail').scrollIntoView({ block: 'nearest' });
+    $('q-detail-title').focus?.();
+  } catch (err) {
+    if (err instanceof Unauthorized) return onApiError(err);
+    $('q-error').textContent = `Could not open ${ref}: ${err.message}`;
+  }
+}
+
+async function entryAction(label, run) {
+  const e = state.q.entry;
+  if (!e) return;
+  $('q-status').textContent = `${label}…`;
+  for (const b of document.querySelectorAll('#q-detail button')) b.disabled = true;
+  try {
+    await run(e);
+  } catch (err) {
+    if (err instanceof Unauthorized) return onApiError(err);
+    $('q-status').textContent = `${label} failed: ${err.message}`;
+  } finally {
+    for (const b of document.querySelectorAll('#q-detail button')) b.disabled = false;
+  }
+}
+
+async function downloadOriginal() {
+  await entryAction('Downloading', async (e) => {
+    // The token travels in a header, so the file is fetched and handed to the browser as a blob.
+    const res = await fetch(`/api/v1/quarantine/${encodeURIComponent(e.ref)}/original`, { headers: { authorization: `Bearer ${state.token}` } });
+    if (res.status === 401) throw new Unauthorized('unauthorized');
+    if (!res.ok) throw new Error((await res.json().catch(() => ({}))).message || `HTTP ${res.status}`);
+    const url = URL.createObjectURL(await res.blob());
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = `${e.ref}.eml`;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    $('q-status').textContent = `Downloaded ${e.ref}.eml.`;
+  });
+}
+
+async function releaseEntry() {
+  const to = $('q-release-to').value.split(/[\s,;]+/).filter(Boolean);
+  const body = { addHeader: $('q-release-header').checked, ...(to.length ? { recipients: to } : {}) };
+  await entryAction('Releasing', async (e) => {
+    const res = await api('POST', `/api/v1/quarantine/${encodeURIComponent(e.ref)}/release`, { body });
+    if (res.status !== 200) throw new Error(res.data.message || `HTTP ${res.status}`);
+    showEntry(res.data);
+    const last = res.data.releases[res.data.releases.length - 1];
+    $('q-status').textContent = `Released to ${last.recipients.join(', ')}.`;
+  });
+}
+
+async function rescanEntry() {
+  await entryAction('Rescanning', async (e) => {
+    const res = await api('POST', `/api/v1/quarantine/${encodeURIComponent(e.ref)}/rescan`);
+    if (res.status !== 200) throw new Error(res.data.message || `HTTP ${res.status}`);
+    showEntry(res.data);
+    $('q-status').textContent = 'Rescan done.';
+  });
+}
+
+async function deleteEntry() {
+  const e = state.q.entry;
+  if (!e || !confirm(`Delete ${e.ref} from quarantine? The original cannot be recovered afterwards.`)) return;
+  await entryAction('Deleting', async () => {
+    const res = await api('DELETE', `/api/v1/quarantine/${encodeURIComponent(e.ref)}`);
+    if (res.status !== 204) throw new Error(res.data.message || `HTTP ${res.status}`);
+    state.q.entry = null;
+    $('q-detail').hidden = true;
+    await refreshQuarantine();
+    $('q-count').textContent = `Deleted ${e.ref}. ${$('q-count').textContent}`;
+  });
 }
 
 // ---------------------------------------------------------------- polling
@@ -414,6 +638,8 @@ function startPolling() {
   if (state.tab === 'activity') {
     void refreshActivity();
     state.timers.activity = setInterval(refreshActivity, ACTIVITY_EVERY_MS);
+  } else if (state.tab === 'quarantine') {
+    void refreshQuarantine();
   } else {
     if (state.tab === 'engine') {
       void refreshEngine();
@@ -492,6 +718,46 @@ document.addEventListener('DOMContentLoaded', () => {
   });
   $('banner-reload').addEventListener('click', reloadPolicy);
   $('engine-refresh').addEventListener('click', refreshEngine);
+  $('q-search').addEventListener('submit', (e) => {
+    e.preventDefault();
+    state.q.filters = readFilters();
+    state.q.offset = 0;
+    void refreshQuarantine();
+  });
+  $('q-clear').addEventListener('click', () => {
+    for (const k of ['sender', 'recipient', 'reason', 'signature', 'ref', 'from', 'to']) $(`q-${k}`).value = '';
+    state.q.filters = {};
+    state.q.offset = 0;
+    void refreshQuarantine();
+  });
+  $('q-prev').addEventListener('click', () => {
+    state.q.offset = Math.max(0, state.q.offset - state.q.limit);
+    void refreshQuarantine();
+  });
+  $('q-next').addEventListener('click', () => {
+    if (state.q.nextOffset === undefined) return;
+    state.q.offset = state.q.nextOffset;
+    void refreshQuarantine();
+  });
+  $('q-close').addEventListener('click', () => {
+    $('q-detail').hidden = true;
+    state.q.entry = null;
+  });
+  $('q-download').addEventListener('click', downloadOriginal);
+  $('q-release').addEventListener('click', () => {
+    const e = state.q.entry;
+    if (!e) return;
+    $('q-release-to').value = e.recipients.join(', ');
+    $('q-release-header').checked = false;
+    $('q-release-confirm').hidden = false;
+    $('q-release-to').focus();
+  });
+  $('q-release-cancel').addEventListener('click', () => {
+    $('q-release-confirm').hidden = true;
+  });
+  $('q-release-go').addEventListener('click', releaseEntry);
+  $('q-rescan').addEventListener('click', rescanEntry);
+  $('q-delete').addEventListener('click', deleteEntry);
   for (const t of TABS) $(`tab-${t}`).addEventListener('click', () => selectTab(t));
   document.querySelector('[role="tablist"]').addEventListener('keydown', onTabKey);
   document.addEventListener('visibilitychange', startPolling);

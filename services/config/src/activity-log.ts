@@ -1,4 +1,4 @@
-import type { ActivityEvent, DetectionAction, Direction, Protocol, UnscannableReason } from '@mailwarden/contracts';
+import type { ActivityEvent, DetectionAction, Direction, Protocol, QuarantineActionKind, UnscannableReason } from '@mailwarden/contracts';
 
 /** Counters over every event the MW_EVENTS stream still holds (30 days), plus what arrives live. */
 export interface Stats {
@@ -19,6 +19,20 @@ export interface Stats {
   errors: number;
   /** Sessions relayed encrypted under TLS `passthrough`, hence not scanned. */
   tlsUnscanned: { total: number; smtp: number; pop3: number };
+  /** What administrators did in quarantine. */
+  quarantine: { released: number; deleted: number; rescanned: number; downloaded: number };
+}
+
+/** One administrator action on a quarantine entry (the audit trail), as GET /api/v1/audit lists it. */
+export interface AdminAction {
+  id: number;
+  kind: QuarantineActionKind;
+  ref: string;
+  time: string;
+  by: string;
+  client: string;
+  recipients?: string[];
+  detail?: string;
 }
 
 /** One finding on one part, as GET /api/v1/events lists it. */
@@ -44,6 +58,8 @@ export interface ActivityView {
   stats(): Stats;
   /** The newest `limit` detections, newest first. */
   recent(limit: number): Detection[];
+  /** The newest `limit` administrator actions, newest first. */
+  actions(limit: number): AdminAction[];
 }
 
 export const MAX_RECENT = 1000;
@@ -62,6 +78,11 @@ export function eventIdentity(event: ActivityEvent): string | undefined {
       return `scanned:${event.ref}`;
     case 'tls-unscanned':
       return `tls:${event.ref}`;
+    case 'quarantine-released':
+    case 'quarantine-deleted':
+    case 'quarantine-rescanned':
+    case 'quarantine-downloaded':
+      return `${event.kind}:${event.ref}:${event.time}`;
     default:
       return `${event.kind}:${event.ref}:${event.part ?? `file:${event.file ?? ''}:${event.detail ?? ''}`}`;
   }
@@ -76,7 +97,9 @@ export class ActivityLog implements ActivityView {
     removedAttachments: 0,
     errors: 0,
     tlsUnscanned: { total: 0, smtp: 0, pop3: 0 },
+    quarantine: { released: 0, deleted: 0, rescanned: 0, downloaded: 0 },
   };
+  private adminActions: AdminAction[] = [];
   private since: string | null = null;
   private lastEventAt: string | null = null;
   private detections: Detection[] = [];
@@ -130,6 +153,18 @@ export class ActivityLog implements ActivityView {
         c.tlsUnscanned.total++;
         c.tlsUnscanned[event.protocol]++;
         return;
+      case 'quarantine-released':
+      case 'quarantine-deleted':
+      case 'quarantine-rescanned':
+      case 'quarantine-downloaded': {
+        c.quarantine[event.kind.slice('quarantine-'.length) as keyof Stats['quarantine']]++;
+        const a: AdminAction = { id: seq, kind: event.kind, ref: event.ref, time: event.time, by: event.by, client: event.client };
+        if (event.recipients !== undefined) a.recipients = event.recipients;
+        if (event.detail !== undefined) a.detail = event.detail;
+        this.adminActions.push(a);
+        if (this.adminActions.length >= 2 * this.maxRecent) this.adminActions = this.adminActions.slice(-this.maxRecent);
+        return;
+      }
       case 'infected':
         c.infected++;
         break;
@@ -164,6 +199,11 @@ export class ActivityLog implements ActivityView {
 
   stats(): Stats {
     return { since: this.since, lastEventAt: this.lastEventAt, complete: this.complete, ...structuredClone(this.counters) };
+  }
+
+  actions(limit: number): AdminAction[] {
+    const n = Math.max(0, Math.min(limit, this.maxRecent));
+    return n === 0 ? [] : this.adminActions.slice(-n).reverse();
   }
 
   recent(limit: number): Detection[] {

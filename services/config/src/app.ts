@@ -11,6 +11,8 @@ import { HttpError } from './http-errors.js';
 import { activityRoutes } from './routes/activity.js';
 import { engineRoutes } from './routes/engine.js';
 import { policyRoutes, type PolicyApi } from './routes/policy.js';
+import { quarantineRoutes } from './routes/quarantine.js';
+import type { Quarantine } from './quarantine.js';
 import { HealthBody } from './schemas.js';
 import { typeboxValidatorCompiler } from './validation.js';
 
@@ -33,6 +35,8 @@ export interface AppDeps {
   log?: Logger;
   /** For GET /healthz; healthy when absent. */
   health?: () => HealthReport;
+  /** The quarantine API (needs S3, SMTP_UPSTREAM and clamd); its routes are absent without it. */
+  quarantine?: { quarantine: Quarantine; retentionDays: () => number };
 }
 
 /** The admin web UI: static HTML, CSS and vanilla JS, no build step. */
@@ -94,6 +98,7 @@ export async function configService(app: FastifyInstance, deps: AppDeps): Promis
         { name: 'policy', description: 'The scanning policy, its versions and history' },
         { name: 'activity', description: 'Counters and recent detections' },
         { name: 'engine', description: 'The antivirus engine' },
+        { name: 'quarantine', description: 'Originals of messages that had something removed: find, download, release, rescan, delete' },
         { name: 'health', description: 'Liveness' },
       ],
     },
@@ -125,6 +130,7 @@ export async function configService(app: FastifyInstance, deps: AppDeps): Promis
       await api.register(policyRoutes, { store: deps.policyStore });
       await api.register(activityRoutes, { activity: deps.activity });
       await api.register(engineRoutes, { engine: deps.engine });
+      if (deps.quarantine) await api.register(quarantineRoutes, deps.quarantine);
     },
     { prefix: '/api/v1' },
   );

@@ -5,3 +5,5 @@ export { EventFeed, parseEvent } from './event-feed.js';
 export { ClamdEngineProbe, type EngineProbe, type EngineStatus, type EngineInstance } from './engine-probe.js';
 export { diffPolicies, type PolicyChange } from './policy-diff.js';
 export { parseIfMatch, type PolicyApi } from './routes/policy.js';
+export { Quarantine, QuarantineNotFoundError, type QuarantineDeps, type QuarantineFilter, type QuarantinePage, type SweepReport, type Actor } from './quarantine.js';
+export { clamdRescan, type Rescan, type RescanReport } from './quarantine-rescan.js';

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { DetectionAction, Direction, Policy, Protocol, UnscannableReason } from '@mailwarden/contracts';
+import { DetectionAction, Direction, Policy, Protocol, QUARANTINE_ACTIONS, QuarantineEntry, UnscannableReason } from '@mailwarden/contracts';
 
 /** Every error reply: a stable `error` code, a sentence for people, and the field when one is to blame. */
 export const ErrorBody = Type.Object(
@@ -48,7 +48,24 @@ export const StatsBody = Type.Object({
   removedAttachments: Type.Integer(),
   errors: Type.Integer({ description: 'parts whose scan failed; their message got a temporary failure' }),
   tlsUnscanned: Type.Object({ total: Type.Integer(), smtp: Type.Integer(), pop3: Type.Integer() }, { description: 'sessions relayed encrypted, not scanned' }),
+  quarantine: Type.Object(
+    { released: Type.Integer(), deleted: Type.Integer(), rescanned: Type.Integer(), downloaded: Type.Integer() },
+    { description: 'administrator actions on quarantine entries' },
+  ),
 });
+
+export const AdminAction = Type.Object({
+  id: Type.Integer({ description: 'event sequence number' }),
+  kind: Type.Union(QUARANTINE_ACTIONS.map((k) => Type.Literal(k))),
+  ref: Type.String({ description: 'quarantine reference' }),
+  time: Type.String(),
+  by: Type.String({ description: 'identity of the token: admin' }),
+  client: Type.String({ description: 'client address of the request' }),
+  recipients: Type.Optional(Type.Array(Type.String())),
+  detail: Type.Optional(Type.String()),
+});
+
+export const AuditBody = Type.Object({ actions: Type.Array(AdminAction) });
 
 export const Detection = Type.Object({
   id: Type.Integer({ description: 'event sequence number' }),
@@ -91,3 +108,43 @@ export const HealthBody = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
   checks: Type.Record(Type.String(), Type.String()),
 });
+
+export const QuarantineRefParams = Type.Object({
+  ref: Type.String({ pattern: '^[a-z0-9]{8,40}$', description: 'quarantine reference (the one the notice quotes)' }),
+});
+
+export const QuarantineQuery = Type.Object({
+  from: Type.Optional(Type.String({ pattern: '^\\d{4}-\\d\\d-\\d\\dT', description: 'quarantined at or after (ISO 8601)' })),
+  to: Type.Optional(Type.String({ pattern: '^\\d{4}-\\d\\d-\\d\\dT', description: 'quarantined before (ISO 8601)' })),
+  recipient: Type.Optional(Type.String({ minLength: 1, maxLength: 320, description: 'part of a recipient address' })),
+  sender: Type.Optional(Type.String({ minLength: 1, maxLength: 320, description: 'part of the sender address' })),
+  reason: Type.Optional(
+    Type.Union([Type.Literal('infected'), Type.Literal('encrypted'), Type.Literal('corrupt'), Type.Literal('limits')], { description: 'why a part was removed' }),
+  ),
+  signature: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'part of a signature or heuristic name' })),
+  ref: Type.Optional(Type.String({ pattern: '^[a-z0-9]{1,40}$', description: 'start of the quarantine reference' })),
+  limit: Type.Integer({ minimum: 1, maximum: 500, default: 50, description: 'entries per page, newest first' }),
+  offset: Type.Integer({ minimum: 0, default: 0, description: 'entries to skip (nextOffset of the previous page)' }),
+});
+
+export const QuarantineListBody = Type.Object({
+  entries: Type.Array(QuarantineEntry),
+  total: Type.Integer({ description: 'entries matching the filters' }),
+  nextOffset: Type.Optional(Type.Integer({ description: 'offset of the next page; absent on the last one' })),
+  retentionDays: Type.Number({ description: 'the policy retention now in force' }),
+});
+
+export const ReleaseBody = Type.Object(
+  {
+    recipients: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[^\\s<>@,;]+@[^\\s<>@,;]+$', maxLength: 320 }), {
+        minItems: 1,
+        maxItems: 100,
+        description: 'deliver to these addresses instead of the original recipients',
+      }),
+    ),
+    addHeader: Type.Optional(Type.Boolean({ description: 'prepend `X-Mailwarden-Released: <who> <when> (<ref>)`; default false: the original unchanged' })),
+  },
+  { additionalProperties: false },
+);
+export type ReleaseBody = Static<typeof ReleaseBody>;

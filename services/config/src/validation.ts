@@ -111,7 +111,9 @@ function convertQuery(schema: TSchema, data: unknown): unknown {
  */
 export const typeboxValidatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
   return (data: unknown) => {
-    const value = httpPart === 'querystring' ? Value.Default(schema, convertQuery(schema, data ?? {})) : data;
+    // A body whose fields are all optional may be left out (POST …/release with no body).
+    const omitted = httpPart === 'body' && (data === undefined || data === null) && !(schema.required as string[] | undefined)?.length && schema.type === 'object';
+    const value = httpPart === 'querystring' ? Value.Default(schema, convertQuery(schema, data ?? {})) : omitted ? {} : data;
     if (Value.Check(schema, value)) return { value };
     return { error: new RequestValidationError(httpPart ?? 'body', fieldErrors(schema, value)) };
   };

@@ -42,6 +42,7 @@ const expected = {
   removedAttachments: 1,
   errors: 1,
   tlsUnscanned: { total: 1, smtp: 1, pop3: 0 },
+  quarantine: { released: 0, deleted: 0, rescanned: 0, downloaded: 0 },
 };
 
 test('stats and detections are rebuilt from MW_EVENTS at start, so they survive a restart, then follow live', async (t) => {

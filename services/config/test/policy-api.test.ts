@@ -73,7 +73,7 @@ test('PUT without If-Match is allowed and still versioned', async (t) => {
 
 test('invalid bodies get 400 naming the field, and nothing is written', async (t) => {
   const { app, store } = await build(t);
-  const { version } = await store.get();
+  let { version } = await store.get();
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests poke arbitrary (also invalid) fields
   const p = (mutate: (p: Record<string, any>) => void) => {
     const body = structuredClone(DEFAULT_POLICY) as unknown as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -92,6 +92,8 @@ test('invalid bodies get 400 naming the field, and nothing is written', async (t
     ['fractional size', p((b) => (b.limits.maxMessageBytes = 1024.5)), 'limits.maxMessageBytes', /whole number/],
     ['missing section', p((b) => delete b.notice), 'notice'],
     ['empty notice template', p((b) => (b.notice.template = '')), 'notice.template'],
+    ['negative retention', p((b) => (b.quarantine = { retentionDays: -1 })), 'quarantine.retentionDays', /must be at least 0/],
+    ['retention as text', p((b) => (b.quarantine = { retentionDays: '30' })), 'quarantine.retentionDays', /must be a number/],
   ];
   for (const [name, payload, field, message] of cases) {
     const res = await app.inject({ method: 'PUT', url: '/api/v1/policy', headers: auth, payload: payload as object });
@@ -113,6 +115,11 @@ test('invalid bodies get 400 naming the field, and nothing is written', async (t
     ['antivirus', 'subjectPrefix', 'unscannable', 'tls', 'notice', 'limits'],
     'every bad field, in the order of the policy document',
   );
+  // A policy stored before `quarantine` existed is still valid (30 days apply).
+  const old = p((b) => delete b.quarantine);
+  const oldPut = await app.inject({ method: 'PUT', url: '/api/v1/policy', headers: auth, payload: old as object });
+  assert.equal(oldPut.statusCode, 200, oldPut.body);
+  version = (await store.get()).version;
   const array = await app.inject({ method: 'PUT', url: '/api/v1/policy', headers: auth, payload: [] as unknown as object });
   assert.equal(array.statusCode, 400);
   assert.equal((await store.get()).version, version, 'no invalid write reached the store');

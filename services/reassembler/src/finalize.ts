@@ -1,10 +1,11 @@
-import { ObjectKeys, Subjects, type InfectedEvent, type MessageVerdict, type RemovedPart, type ScanErrorEvent, type ScannedEvent, type ScanResult, type UnscannableEvent } from '@mailwarden/contracts';
+import { LEGACY_DEFAULT_NOTICE_TEMPLATE, DEFAULT_NOTICE_TEMPLATE, ObjectKeys, Subjects, quarantineRetentionDays, type InfectedEvent, type MessageVerdict, type RemovedPart, type ScanErrorEvent, type ScannedEvent, type ScanResult, type UnscannableEvent } from '@mailwarden/contracts';
 import type { Bus, PolicyWatcher } from '@mailwarden/bus';
 import type { ObjectStore } from '@mailwarden/storage';
 import { renderNotice, spliceMessage } from '@mailwarden/mime';
 import type { Logger } from '@mailwarden/log';
 import { metrics } from '@mailwarden/observability';
 import { decide, describeRemoval, removedName } from './decide.js';
+import { keepOriginal } from './quarantine.js';
 
 export interface FinalizeDeps {
   bus: Bus;
@@ -35,13 +36,18 @@ export async function finalize(deps: FinalizeDeps, verdict: MessageVerdict): Pro
     result = { ref, outcome: 'deliver', key: envelope.rawKey, size: envelope.rawSize, removed: [], subjectPrefixed: false };
   } else {
     const date = new Date().toUTCString();
+    // Kept before anything is published: the notice may only promise what is durable.
+    const retentionDays = quarantineRetentionDays(policy);
+    const noticeRef = retentionDays > 0 ? await keepOriginal(store, verdict, decision.removed, log) : ref;
+    // The pre-quarantine default promised recovery whatever the retention: it means today's default.
+    const template = policy.notice.template === LEGACY_DEFAULT_NOTICE_TEMPLATE ? DEFAULT_NOTICE_TEMPLATE : policy.notice.template;
     const replace = decision.removed.map((r) => {
       const filename = removedName(r);
       return {
         kind: r.node.kind,
         range: r.node.range,
         headerEnd: r.node.headerEnd,
-        noticeText: renderNotice(policy.notice.template, { filename, reason: describeRemoval(r), date, ref }),
+        noticeText: renderNotice(template, { filename, reason: describeRemoval(r), date, ref: noticeRef, retentionDays }),
         noticeFilename: `${(r.filename ?? `part-${r.part}`).replace(/[\\/]/g, '_')}.removed.txt`,
       };
     });

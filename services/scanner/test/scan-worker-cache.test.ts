@@ -49,6 +49,12 @@ class MemoryStore implements ObjectStore {
   async remove(keys: string[]): Promise<void> {
     for (const k of keys) this.objects.delete(k);
   }
+  async copy(from: string, to: string): Promise<void> {
+    this.objects.set(to, await this.bytes(from));
+  }
+  async list(prefix: string): Promise<{ key: string; size: number; lastModified: Date }[]> {
+    return [...this.objects].filter(([k]) => k.startsWith(prefix)).map(([key, b]) => ({ key, size: b.length, lastModified: new Date() }));
+  }
 }
 
 describe('handleJob with the scan cache', () => {

@@ -1,7 +1,7 @@
 import { isIPv6 } from 'node:net';
 import { ConfigError } from '@mailwarden/config';
 import type { SMTPServerSession } from 'smtp-server';
-import type { UpstreamSmtpClient } from './upstream-smtp-client.js';
+import type { UpstreamSmtpClient } from '@mailwarden/smtp-client';
 import type { SmtpReply } from './smtp-reply.js';
 
 /**

@@ -6,7 +6,7 @@ import { PermFailError, TempFailError, newRef, type MessageScanner, type StoredM
 import type { Logger } from '@mailwarden/log';
 import type { TlsMaterial } from '@mailwarden/tls';
 import { metrics } from '@mailwarden/observability';
-import { UpstreamError, UpstreamSmtpClient, type UpstreamTlsOptions } from './upstream-smtp-client.js';
+import { UpstreamError, UpstreamSmtpClient, type UpstreamTlsOptions } from '@mailwarden/smtp-client';
 import { registerPassthrough, unregisterPassthrough } from './starttls-passthrough.js';
 import { SmtpReplyError, replyText, tempFail } from './smtp-reply.js';
 import { SizeExceeded } from './data-guards.js';

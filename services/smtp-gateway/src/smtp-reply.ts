@@ -1,10 +1,6 @@
-/** An SMTP reply as read from a server: `250-first`, `250 last` → { code: 250, lines: ['first', 'last'] }. */
-export interface SmtpReply {
-  code: number;
-  lines: string[];
-}
+import { replyText, type SmtpReply } from '@mailwarden/smtp-client';
 
-export const replyText = (r: SmtpReply): string => r.lines.join(' ').trim();
+export { replyText, type SmtpReply };
 
 /** An error that knows its wire reply; smtp-server sends `responseCode` and `message`. */
 export class SmtpReplyError extends Error {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Static } from '@sinclair/typebox';
 import type { ActivityView } from '../activity-log.js';
-import { ErrorBody, EventsBody, EventsQuery, StatsBody } from '../schemas.js';
+import { AuditBody, ErrorBody, EventsBody, EventsQuery, StatsBody } from '../schemas.js';
 
 export async function activityRoutes(app: FastifyInstance, opts: { activity: ActivityView }): Promise<void> {
   const { activity } = opts;
@@ -33,6 +33,23 @@ export async function activityRoutes(app: FastifyInstance, opts: { activity: Act
     async (request) => {
       const { limit } = request.query as Static<typeof EventsQuery>;
       return { events: activity.recent(limit) };
+    },
+  );
+
+  app.get(
+    '/audit',
+    {
+      schema: {
+        summary: 'Recent administrator actions on quarantine entries, newest first',
+        description: 'Releases, deletions, rescans and downloads, with who did it (the token identity and the client address).',
+        tags: ['activity'],
+        querystring: EventsQuery,
+        response: { 200: AuditBody, 400: ErrorBody, 401: ErrorBody },
+      },
+    },
+    async (request) => {
+      const { limit } = request.query as Static<typeof EventsQuery>;
+      return { actions: activity.actions(limit) };
     },
   );
 }

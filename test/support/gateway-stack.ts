@@ -28,7 +28,7 @@ export async function startGatewayStack(opts: { scanners?: number; reassemblers?
     for (let i = 0; i < (opts.scanners ?? 1); i++) services.scanner!.push(await stack.startService('scanner'));
     for (let i = 0; i < (opts.reassemblers ?? 1); i++) services.reassembler!.push(await stack.startService('reassembler'));
     services['smtp-gateway']!.push(await stack.startService('smtp-gateway'));
-    const bus = await connectBus({ url: stack.env.NATS_URL, name: 'e2e-test' });
+    const bus = await connectBus({ ...stack.natsClient(), name: 'e2e-test' });
     const policy = await PolicyStore.open(bus.kvm);
     return {
       stack,

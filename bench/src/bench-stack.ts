@@ -5,7 +5,7 @@
  * Mailwarden services themselves (started here, so their pids and logs are ours to measure).
  */
 import { join } from 'node:path';
-import { PolicyStore, connectBus } from '@mailwarden/bus';
+import { PolicyStore, connectBus, natsSettings } from '@mailwarden/bus';
 import { freePort, serviceIsBuilt, startService, startStack, type LocalStack, type RunningService } from '@mailwarden/local-stack';
 import { processName } from './proc.js';
 import { startChild, type BenchChild } from './child.js';
@@ -89,7 +89,7 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
     pids['smtp-sink'] = sink.pid;
 
     // The policy before the services start, so they all begin with it.
-    const bus = await connectBus({ url: base.NATS_URL!, name: 'bench' });
+    const bus = await connectBus({ ...(stack ? stack.natsClient() : natsSettings({ NATS_URL: base.NATS_URL!, NATS_USER: base.NATS_USER, NATS_PASSWORD: base.NATS_PASSWORD, NATS_CA: base.NATS_CA })), name: 'bench' });
     try {
       const policies = await PolicyStore.open(bus.kvm);
       const doc = await policies.get();
@@ -127,7 +127,7 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
       await stopServices();
       const svcEnv = { ...env, S3_ENDPOINT: s3 === 'counted' ? `http://127.0.0.1:${s3counter.port}` : base.S3_ENDPOINT! };
       for (const name of ['scanner', 'reassembler', 'smtp-gateway', ...(withPop3 ? ['pop3-gateway'] : [])]) {
-        const svc = await startService(name, svcEnv, { stateDir: opts.stateDir, nodeArgs, readyTimeoutMs: 60_000 });
+        const svc = await startService(name, { ...svcEnv, ...stack?.natsEnv(name) }, { stateDir: opts.stateDir, nodeArgs, readyTimeoutMs: 60_000 });
         running.push(svc);
         services[name] = svc;
         pids[name] = svc.pid;

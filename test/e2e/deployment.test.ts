@@ -158,6 +158,18 @@ function envExample(): Map<string, { value: string; commented: boolean }> {
   return out;
 }
 
+/** Each NATS user of deploy/nats/auth.conf → the variable holding its password (.env, Secret nats-users). */
+const NATS_PASSWORD_VARS: Record<string, string> = {
+  'mailwarden-init': 'NATS_INIT_PASSWORD',
+  'smtp-gateway': 'NATS_SMTP_GATEWAY_PASSWORD',
+  'pop3-gateway': 'NATS_POP3_GATEWAY_PASSWORD',
+  scanner: 'NATS_SCANNER_PASSWORD',
+  reassembler: 'NATS_REASSEMBLER_PASSWORD',
+  config: 'NATS_CONFIG_PASSWORD',
+};
+/** Set per service, to a value of its own: its NATS user. */
+const PER_SERVICE = new Set(['NATS_USER', 'NATS_PASSWORD']);
+
 /** A complete .env for `docker-compose config`: the example with every required value filled. */
 function filledEnvFile(dir: string): string {
   const fill: Record<string, string> = {
@@ -169,6 +181,7 @@ function filledEnvFile(dir: string): string {
     SMTP_UPSTREAM: 'mx.example.test:25',
     POP3_UPSTREAM: 'pop.example.test:110',
     GRAFANA_ADMIN_PASSWORD: 'grafana-admin-password',
+    ...Object.fromEntries(Object.values(NATS_PASSWORD_VARS).map((v) => [v, `p${v.toLowerCase()}`])),
   };
   const text = read('.env.example')
     .split('\n')
@@ -217,7 +230,7 @@ describe('docker-compose.yml', () => {
     const r = dockerCompose(['--env-file', emptyEnv, '-f', 'docker-compose.yml', 'config', '-q']);
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /set [A-Z_]+ in \.env/);
-    for (const name of ['ADMIN_TOKEN', 'S3_ACCESS_KEY', 'S3_SECRET_KEY', 'MINIO_ROOT_USER', 'MINIO_ROOT_PASSWORD', 'SMTP_UPSTREAM', 'POP3_UPSTREAM']) {
+    for (const name of ['ADMIN_TOKEN', 'S3_ACCESS_KEY', 'S3_SECRET_KEY', 'MINIO_ROOT_USER', 'MINIO_ROOT_PASSWORD', 'SMTP_UPSTREAM', 'POP3_UPSTREAM', ...Object.values(NATS_PASSWORD_VARS)]) {
       assert.ok(
         interpolations.some((i) => i.name === name && i.op === ':?'),
         `${name} must be required with \${${name}:?…}`,
@@ -303,10 +316,27 @@ describe('environment variables', () => {
     assert.deepEqual(problems, []);
   });
 
+  it('connects every Mailwarden service to NATS as its own user, with its own password', () => {
+    const services = [...mailwardenServices().map((s) => ({ service: s.service, env: s.def.environment ?? {} })), { service: 'mailwarden-init', env: compose.services['mailwarden-init']?.environment ?? {} }];
+    for (const { service, env } of services) {
+      const variable = NATS_PASSWORD_VARS[service];
+      assert.ok(variable, `${service} has a NATS user in deploy/nats/auth.conf`);
+      assert.equal(env.NATS_USER, service, `${service}: NATS_USER`);
+      assert.equal(env.NATS_PASSWORD, `\${${variable}:?set ${variable} in .env}`, `${service}: NATS_PASSWORD`);
+      assert.equal(compose.services.nats!.environment?.[variable], `\${${variable}:?set ${variable} in .env}`, `nats gets ${variable}`);
+    }
+    assert.deepEqual(compose.services['mailwarden-init']!.command, ['libs/bus/dist/src/init-cli.js']);
+    for (const { service, def } of mailwardenServices()) {
+      const deps = def.depends_on as Record<string, { condition: string }>;
+      assert.equal(deps['mailwarden-init']?.condition, 'service_completed_successfully', `${service} starts after mailwarden-init`);
+    }
+  });
+
   it('gives a variable the same value in every service that sets it', () => {
     const values = new Map<string, Map<string, string>>();
     for (const [service, def] of Object.entries(compose.services)) {
       for (const [name, value] of Object.entries(def.environment ?? {})) {
+        if (PER_SERVICE.has(name)) continue;
         if (!values.has(name)) values.set(name, new Map());
         values.get(name)!.set(service, String(value));
       }
@@ -326,7 +356,7 @@ describe('environment variables', () => {
     const settingDefault = new Map<string, string>(SETTINGS.map((s) => [s.env, s.default]));
     const fixed = new Map<string, string>();
     for (const { def } of mailwardenServices()) {
-      for (const [name, value] of Object.entries(def.environment ?? {})) if (!String(value).includes('${')) fixed.set(name, String(value));
+      for (const [name, value] of Object.entries(def.environment ?? {})) if (!String(value).includes('${') && !PER_SERVICE.has(name)) fixed.set(name, String(value));
     }
     const problems: string[] = [];
     for (const [name, { value, commented }] of example) {
@@ -410,10 +440,20 @@ describe('deploy/Dockerfile', () => {
 
 // ================================================================== configuration files
 describe('deploy/ configuration', () => {
-  it('deploy/nats/nats.conf is valid for nats-server', { skip: has('nats-server') ? false : 'nats-server is not installed' }, () => {
-    const r = spawnSync('nats-server', ['-c', join(root, 'deploy/nats/nats.conf'), '-t'], { encoding: 'utf8', timeout: 10_000 });
+  it('deploy/nats/nats.conf is valid for nats-server, with the users of auth.conf and their passwords', { skip: has('nats-server') ? false : 'nats-server is not installed' }, () => {
+    const passwords = Object.fromEntries(Object.values(NATS_PASSWORD_VARS).map((v) => [v, `p${v.toLowerCase()}`]));
+    const r = spawnSync('nats-server', ['-c', join(root, 'deploy/nats/nats.conf'), '-t'], { encoding: 'utf8', timeout: 10_000, env: { PATH: process.env.PATH ?? '', ...passwords } });
     assert.equal(r.status, 0, r.stderr + r.stdout);
     assert.match(read('deploy/nats/nats.conf'), /jetstream\s*\{[^}]*store_dir:\s*"\/data"/s);
+    assert.match(read('deploy/nats/nats.conf'), /^include "auth\.conf"$/m);
+    // Without the passwords the server does not start (no user with an empty password).
+    const bare = spawnSync('nats-server', ['-c', join(root, 'deploy/nats/nats.conf'), '-t'], { encoding: 'utf8', timeout: 10_000, env: { PATH: process.env.PATH ?? '' } });
+    assert.notEqual(bare.status, 0);
+    const auth = read('deploy/nats/auth.conf');
+    const users = [...auth.matchAll(/^\s*user: ([a-z0-9-]+)\n\s*password: \$([A-Z0-9_]+)$/gm)].map((m) => [m[1], m[2]]);
+    assert.deepEqual(Object.fromEntries(users), NATS_PASSWORD_VARS, 'auth.conf: one user per service, passwords from NATS_<SERVICE>_PASSWORD');
+    for (const [user] of users) assert.ok(auth.includes(`"_INBOX_${user}.>"`), `${user} subscribes to its own inbox only`);
+    assert.ok(!/"_INBOX\.>"|"mw\.>"|"\$KV\.>"|no_auth_user/.test(auth), 'no shared inbox, no wildcard over the bus, no anonymous user');
   });
 
   it('deploy/clamav/clamd.conf parses, keeps the alerts on and the socket the image waits for', { skip: has('clamconf') ? false : 'clamconf is not installed (apt clamav)' }, () => {
@@ -485,6 +525,28 @@ describe('deploy/ configuration', () => {
     };
     assert.equal(configMap('clamav.yaml', 'clamd-config')['clamd.conf'], read('deploy/clamav/clamd.conf'), 'regenerate clamav.yaml from deploy/clamav/clamd.conf');
     assert.equal(configMap('minio.yaml', 'minio-init')['init.sh'], read('deploy/minio/init.sh'), 'regenerate minio.yaml from deploy/minio/init.sh');
+    const nats = configMap('nats.yaml', 'nats-config');
+    assert.equal(nats['auth.conf'], read('deploy/nats/auth.conf'), 'regenerate nats.yaml from deploy/nats/auth.conf');
+    assert.match(nats['nats.conf']!, /^include "auth\.conf"$/m);
+  });
+
+  it('the Kubernetes Deployments and the init Job connect to NATS as their own user, passwords from the Secret nats-users', () => {
+    type Container = { args: string[]; env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }> };
+    const docs = [...parseAllDocuments(read('deploy/kubernetes/mailwarden.yaml')), ...parseAllDocuments(read('deploy/kubernetes/nats.yaml'))].map(
+      (d) => d.toJS() as { kind: string; metadata: { name: string }; spec: { template: { spec: { containers: Container[] } } } },
+    );
+    const secret = parseAllDocuments(read('deploy/kubernetes/secret.yaml'))
+      .map((d) => d.toJS() as { kind: string; metadata: { name: string }; stringData: Record<string, string> })
+      .find((d) => d.kind === 'Secret' && d.metadata.name === 'nats-users');
+    assert.ok(secret, 'Secret nats-users in secret.yaml');
+    assert.deepEqual(Object.keys(secret.stringData).sort(), Object.values(NATS_PASSWORD_VARS).sort());
+    for (const [user, variable] of Object.entries(NATS_PASSWORD_VARS)) {
+      const workload = docs.find((d) => (d.kind === 'Deployment' || d.kind === 'Job') && d.metadata.name === user);
+      assert.ok(workload, `a Deployment or Job ${user}`);
+      const env = workload.spec.template.spec.containers[0]!.env ?? [];
+      assert.equal(env.find((e) => e.name === 'NATS_USER')?.value, user, `${user}: NATS_USER`);
+      assert.deepEqual(env.find((e) => e.name === 'NATS_PASSWORD')?.valueFrom?.secretKeyRef, { name: 'nats-users', key: variable }, `${user}: NATS_PASSWORD`);
+    }
   });
 
   it('the Kubernetes Deployments run the services of docker-compose.yml with the same command', () => {

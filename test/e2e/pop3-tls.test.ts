@@ -38,7 +38,7 @@ before(async () => {
   gateway = await stack.startService('pop3-gateway', { POP3S_LISTEN: pop3sListen });
   pop3 = parseHostPort(stack.env.POP3_LISTEN);
   pop3s = parseHostPort(pop3sListen);
-  bus = await connectBus({ url: stack.env.NATS_URL, name: 'pop3-tls-test' });
+  bus = await connectBus({ ...stack.natsClient(), name: 'pop3-tls-test' });
   policy = await PolicyStore.open(bus.kvm);
   maildir = new MaildirStore(stack.env.DEV_MAILBOX_DIR);
 });

@@ -50,7 +50,7 @@ describe('pop3-gateway against Dovecot and the real pipeline', { timeout: 600_00
     await stack.startService('scanner');
     reassembler = await stack.startService('reassembler');
     gateway = await stack.startService('pop3-gateway');
-    bus = await connectBus({ url: stack.env.NATS_URL, name: 'pop3-e2e' });
+    bus = await connectBus({ ...stack.natsClient(), name: 'pop3-e2e' });
     policies = await PolicyStore.open(bus.kvm);
     maildir = new MaildirStore(stack.env.DEV_MAILBOX_DIR);
   });

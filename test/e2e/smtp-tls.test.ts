@@ -50,7 +50,7 @@ before(async () => {
   gateway = await stack.startService('smtp-gateway', { SMTP_UPSTREAM: tlsUpstream.address, SMTPS_LISTEN: smtpsListen, SMTP_HOSTNAME: 'gateway.example.test' });
   smtp = parseHostPort(stack.env.SMTP_LISTEN);
   smtps = parseHostPort(smtpsListen);
-  bus = await connectBus({ url: stack.env.NATS_URL, name: 'tls-test' });
+  bus = await connectBus({ ...stack.natsClient(), name: 'tls-test' });
   policy = await PolicyStore.open(bus.kvm);
 });
 after(async () => {

@@ -35,7 +35,7 @@ export async function startGatewayStack(
     // The config service (REST API, quarantine) and the POP3 gateway, when a test needs them.
     if (opts.config) services.config = [await stack.startService('config')];
     if (opts.pop3) services['pop3-gateway'] = [await stack.startService('pop3-gateway')];
-    const bus = await connectBus({ url: stack.env.NATS_URL, name: 'e2e-test' });
+    const bus = await connectBus({ ...stack.natsClient(), name: 'e2e-test' });
     const policy = await PolicyStore.open(bus.kvm);
     return {
       stack,

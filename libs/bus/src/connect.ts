@@ -15,14 +15,41 @@ export interface ConnectOptions {
   name: string;
   log?: Logger;
   connectTimeoutMs?: number;
+  /** NATS user and password (deploy/nats/auth.conf); none = anonymous. */
+  user?: string;
+  password?: string;
+  /** PEM CA file for the server's certificate; implies TLS, as does a `tls://` URL. */
+  ca?: string;
+}
+
+/** The connection settings of a service: NATS_URL, NATS_USER, NATS_PASSWORD, NATS_CA (empty = unset). */
+export function natsSettings(env: { NATS_URL: string; NATS_USER?: string; NATS_PASSWORD?: string; NATS_CA?: string }): Pick<ConnectOptions, 'url' | 'user' | 'password' | 'ca'> {
+  return {
+    url: env.NATS_URL,
+    ...(env.NATS_USER ? { user: env.NATS_USER, password: env.NATS_PASSWORD || '' } : {}),
+    ...(env.NATS_CA ? { ca: env.NATS_CA } : {}),
+  };
+}
+
+/**
+ * Replies (request responses, pull deliveries, watchers) come to `_INBOX_<user>.>`: each user may
+ * subscribe to its own inbox only, so one service cannot read the replies meant for another.
+ */
+export function inboxPrefix(user: string | undefined): string {
+  return user ? `_INBOX_${user}` : '_INBOX';
 }
 
 /** One connection per process; reconnects forever, because a gateway outliving a NATS restart is the normal case. */
 export async function connectBus(opts: ConnectOptions): Promise<Bus> {
+  const servers = opts.url.split(',').map((s) => s.trim());
+  const tlsWanted = !!opts.ca || servers.some((s) => s.startsWith('tls://'));
   const nc = await connect({
-    servers: opts.url.split(',').map((s) => s.trim()),
+    servers,
     name: opts.name,
     timeout: opts.connectTimeoutMs ?? 5000,
+    ...(opts.user ? { user: opts.user, pass: opts.password ?? '', inboxPrefix: inboxPrefix(opts.user) } : {}),
+    // A TLS requirement on the client side too: a server without TLS is refused, not used in the clear.
+    ...(tlsWanted ? { tls: opts.ca ? { caFile: opts.ca } : {} } : {}),
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
     // No stack capture per request (RequestError/TimeoutError objects showed in the profiles).

@@ -2,12 +2,12 @@
 // npm run policy -- get | set <json-file|-> | history | set-field <dotted.path> <json-value>
 import { readFileSync } from 'node:fs';
 import { readSettings } from '@mailwarden/config';
-import { connectBus } from './connect.js';
+import { connectBus, natsSettings } from './connect.js';
 import { PolicyStore } from './policy-store.js';
 
 async function main(): Promise<void> {
   const [cmd, a, b] = process.argv.slice(2);
-  const bus = await connectBus({ url: readSettings().NATS_URL, name: 'policy-cli' });
+  const bus = await connectBus({ ...natsSettings(readSettings()), name: 'policy-cli' });
   const store = await PolicyStore.open(bus.kvm);
   try {
     if (cmd === 'get' || !cmd) {

@@ -17,11 +17,12 @@ function toDocument(entry: KvEntry): PolicyDocument {
 export class PolicyStore {
   private constructor(private readonly kv: KV) {}
 
+  /** Creates the bucket when missing (only with the rights of mailwarden-init); else reads its info only. */
   static async open(kvm: Kvm): Promise<PolicyStore> {
     return new PolicyStore(await kvm.create(Buckets.policy, { history: 64 }));
   }
 
-  /** Writes the defaults unless a policy exists; safe to call from every service at start. */
+  /** Writes the defaults unless a policy exists (needs the right to write the policy: config, mailwarden-init). */
   async seedDefaults(): Promise<void> {
     try {
       await this.kv.create(POLICY_KEY, JSON.stringify({ updatedAt: new Date().toISOString(), policy: DEFAULT_POLICY, changedBy: 'defaults' }));
@@ -30,6 +31,13 @@ export class PolicyStore {
     }
   }
 
+  /** The stored policy, or undefined when none is (read-only: what the gateways and workers may do). */
+  async read(): Promise<PolicyDocument | undefined> {
+    const e = await this.kv.get(POLICY_KEY);
+    return e && e.operation === 'PUT' ? toDocument(e) : undefined;
+  }
+
+  /** The stored policy; seeds the defaults first when there is none. */
   async get(): Promise<PolicyDocument> {
     const e = await this.kv.get(POLICY_KEY);
     if (!e || e.operation !== 'PUT') {

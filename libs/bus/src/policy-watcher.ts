@@ -9,8 +9,9 @@ export class PolicyWatcher {
 
   static async start(store: PolicyStore, log: Logger, signal?: AbortSignal): Promise<PolicyWatcher> {
     const w = new PolicyWatcher();
-    await store.seedDefaults();
-    w.doc = await store.get();
+    // Read only: seeding is for mailwarden-init and the config service. No policy yet = the defaults.
+    const stored = await store.read();
+    if (stored) w.doc = stored;
     log.info({ event: 'policy.applied', version: w.doc.version }, `running policy version ${w.doc.version}`);
     await store.watch((doc) => {
       if (doc.version <= w.doc.version) return;

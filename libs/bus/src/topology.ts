@@ -1,6 +1,7 @@
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
-import { Buckets, Consumers, Streams } from '@mailwarden/contracts';
+import { Buckets, Consumers, Streams, kvStream } from '@mailwarden/contracts';
 import type { Kvm } from '@nats-io/kv';
+import type { Logger } from '@mailwarden/log';
 
 const ns = (s: number) => s * 1_000_000_000;
 const DAY = 24 * 3600;
@@ -18,8 +19,21 @@ export const SCANNER_ACK_WAIT_MS = 30_000;
 export const REASSEMBLER_ACK_WAIT_MS = 10_000;
 export const SCANNER_MAX_DELIVER = 4;
 
-/** Idempotent: every service calls it at start, so any of them can come up first. */
-export async function ensureTopology(jsm: JetStreamManager, kvm: Kvm): Promise<void> {
+/** Default lifetime of a scan cache entry (SCAN_CACHE_TTL_MS). */
+export const SCAN_CACHE_TTL_MS = 24 * 3600 * 1000;
+
+export interface TopologyOptions {
+  /** Also create the scan cache bucket with this TTL (mailwarden-init does; tests may leave it to the scanner). */
+  scanCacheTtlMs?: number;
+}
+
+/**
+ * Creates (or brings up to date) the streams, the work-queue consumers and the KV buckets.
+ * Idempotent. Needs the JetStream API rights only the `mailwarden-init` NATS user has
+ * (deploy/nats/auth.conf): the init step (init-cli.ts) runs it, the services wait for it
+ * (waitForStreams).
+ */
+export async function ensureTopology(jsm: JetStreamManager, kvm: Kvm, opts: TopologyOptions = {}): Promise<void> {
   for (const cfg of STREAMS) {
     const info = await jsm.streams.info(cfg.name).catch(() => undefined);
     if (!info) {
@@ -55,6 +69,38 @@ export async function ensureTopology(jsm: JetStreamManager, kvm: Kvm): Promise<v
     max_ack_pending: 10_000,
   });
   await kvm.create(Buckets.policy, { history: 64 });
+  if (opts.scanCacheTtlMs !== undefined) await kvm.create(Buckets.scanCache, { history: 1, ttl: opts.scanCacheTtlMs });
+}
+
+/** The streams each service needs before it can start (KV buckets by their stream, `KV_<bucket>`). */
+export const STREAMS_NEEDED = {
+  gateway: [Streams.jobs, Streams.results, Streams.events, kvStream(Buckets.policy)],
+  scanner: [Streams.jobs, Streams.verdicts, kvStream(Buckets.scanCache), kvStream(Buckets.policy)],
+  reassembler: [Streams.verdicts, Streams.results, Streams.events, kvStream(Buckets.policy)],
+  config: [Streams.events, kvStream(Buckets.policy)],
+} as const;
+
+/**
+ * Waits until every stream in `names` exists (STREAM.INFO only: the services may not create them).
+ * A service started before the init step (or before NATS has its streams back) waits here,
+ * logging once, instead of failing.
+ */
+export async function waitForStreams(jsm: JetStreamManager, names: readonly string[], opts: { log?: Logger; signal?: AbortSignal; intervalMs?: number } = {}): Promise<void> {
+  let logged = false;
+  for (;;) {
+    const missing: string[] = [];
+    for (const name of names) if (!(await jsm.streams.info(name).catch(() => undefined))) missing.push(name);
+    if (!missing.length) {
+      if (logged) opts.log?.info({ event: 'bus.topology_ready' }, 'streams are there');
+      return;
+    }
+    if (!logged) {
+      opts.log?.warn({ event: 'bus.topology_missing', missing }, `waiting for ${missing.join(', ')} (created by mailwarden-init)`);
+      logged = true;
+    }
+    if (opts.signal?.aborted) throw new Error(`streams missing: ${missing.join(', ')}`);
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 1000));
+  }
 }
 
 async function ensureConsumer(jsm: JetStreamManager, stream: string, cfg: Parameters<JetStreamManager['consumers']['add']>[1]): Promise<void> {

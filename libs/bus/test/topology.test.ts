@@ -13,7 +13,7 @@ let nats: RunningNats;
 let bus: Bus;
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mw-bus-'));
-  nats = await startNats({ stateDir: dir });
+  nats = await startNats({ stateDir: dir, auth: false });
   bus = await connectBus({ url: nats.url, name: 'bus-test' });
 });
 after(async () => {

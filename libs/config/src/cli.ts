@@ -3,7 +3,7 @@
 import { SETTINGS } from './settings.js';
 import { readSettings } from './load.js';
 
-const secret = /SECRET|TOKEN|KEY$/;
+const secret = /SECRET|TOKEN|PASSWORD|KEY$/;
 if (process.argv.includes('--markdown')) {
   console.log('| Variable | Default | Meaning |\n|---|---|---|');
   for (const s of SETTINGS) console.log(`| \`${s.env}\` | ${s.default ? `\`${s.default}\`` : '(empty)'} | ${s.help} |`);

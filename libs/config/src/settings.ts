@@ -9,7 +9,10 @@ export interface Setting {
 }
 
 export const SETTINGS = [
-  { env: 'NATS_URL', default: 'nats://127.0.0.1:4222', help: 'NATS server with JetStream (comma list for a cluster)' },
+  { env: 'NATS_URL', default: 'nats://127.0.0.1:4222', help: 'NATS server with JetStream (comma list for a cluster); `tls://host:port` requires TLS' },
+  { env: 'NATS_USER', default: '', help: 'this service\'s NATS user (deploy/nats/auth.conf: one per service, each with only the subjects it needs); empty = no authentication' },
+  { env: 'NATS_PASSWORD', default: '', help: 'password of NATS_USER' },
+  { env: 'NATS_CA', default: '', help: 'PEM CA file to verify the NATS server\'s certificate against (implies TLS)' },
   { env: 'S3_ENDPOINT', default: 'http://127.0.0.1:9000', help: 'S3-compatible endpoint (MinIO in production)' },
   { env: 'S3_ACCESS_KEY', default: 'mailwarden', help: 'S3 access key' },
   { env: 'S3_SECRET_KEY', default: 'mailwarden-secret', help: 'S3 secret key' },

@@ -15,7 +15,11 @@ export const Subjects = {
 
 export const Buckets = {
   policy: 'mw-policy',
+  scanCache: 'mw-scan-cache',
 } as const;
+
+/** The stream behind a KV bucket. */
+export const kvStream = (bucket: string) => `KV_${bucket}`;
 
 export const POLICY_KEY = 'policy';
 

@@ -20,7 +20,7 @@ import { startClamd } from '@mailwarden/clamd';
 import { parseHostPort, readSettings } from '@mailwarden/config';
 import { LocalStackError, formatHostPort, isListening, isLoopback, readGreeting } from './daemon.js';
 import { DEFAULT_POP3_PASSWORD, startDovecot } from './dovecot.js';
-import { ensureNats } from './nats.js';
+import { NATS_ADMIN_USER, ensureNats, natsServiceEnv, runNatsInit } from './nats.js';
 import { startS3 } from './s3.js';
 import { CORE_SERVICES, OPTIONAL_SERVICES, REPO_ROOT, serviceIsBuilt } from './service.js';
 import { superviseService, type SupervisedService } from './supervisor.js';
@@ -124,6 +124,16 @@ async function up(depsOnly: boolean): Promise<void> {
 
     const mailRoot = join(stateDir, 'mail');
     const serviceEnv: Record<string, string> = { ...settings, MAILWARDEN_STATE_DIR: stateDir };
+    // Each service connects as its own NATS user (deploy/nats/auth.conf, passwords in
+    // nats-users.json), unless NATS_USER is set explicitly: then every service uses that one.
+    const ownNatsUsers = !explicit('NATS_USER') && !!nats.users;
+    const natsEnvOf = (name: string): Record<string, string> => (ownNatsUsers ? natsServiceEnv(nats, name) : {});
+    await runNatsInit(ownNatsUsers ? nats : { url: nats.url }, { stateDir, env: serviceEnv });
+    notes.push(
+      ownNatsUsers
+        ? `NATS users     one per service (deploy/nats/auth.conf), passwords in ${rel(join(stateDir, 'nats-users.json'))}; streams made by mailwarden-init`
+        : `NATS user      ${settings.NATS_USER || '(anonymous)'} for every service`,
+    );
     const admin = await adminToken(stateDir);
     serviceEnv.ADMIN_TOKEN = admin.token;
 
@@ -176,7 +186,9 @@ async function up(depsOnly: boolean): Promise<void> {
 
     if (depsOnly) {
       console.log('\nDependencies are running. Environment for the services:\n');
-      for (const [k, v] of Object.entries(serviceEnv)) if (k !== 'ADMIN_TOKEN' || !explicit(k)) console.log(`export ${k}='${v}'`);
+      // The services' own NATS user is per service; for running them by hand, the init user may do everything.
+      const depsEnv = { ...serviceEnv, ...natsEnvOf(NATS_ADMIN_USER) };
+      for (const [k, v] of Object.entries(depsEnv)) if (k !== 'ADMIN_TOKEN' || !explicit(k)) console.log(`export ${k}='${v}'`);
       console.log('');
       for (const n of notes) console.log(`  ${n}`);
       console.log('\nCtrl-C stops everything.');
@@ -191,7 +203,7 @@ async function up(depsOnly: boolean): Promise<void> {
         if ((CORE_SERVICES as readonly string[]).includes(name)) say(`WARNING: services/${name} is not built (no dist/src/main.js): skipped`);
         continue;
       }
-      const svc = superviseService(name, serviceEnv, { stateDir, report, detached: true });
+      const svc = superviseService(name, { ...serviceEnv, ...natsEnvOf(name) }, { stateDir, report, detached: true });
       stack.push(svc);
       supervised.push(svc);
       const first = await svc.firstStart;

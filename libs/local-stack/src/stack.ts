@@ -10,7 +10,7 @@ import { startClamd, type RunningClamd } from '@mailwarden/clamd';
 import { startDevMailbox, type DevMailbox } from '@mailwarden/dev-mailbox';
 import { freePort } from './daemon.js';
 import { startDovecot, type RunningDovecot } from './dovecot.js';
-import { startNats, type RunningNats } from './nats.js';
+import { NATS_ADMIN_USER, natsServiceEnv, runNatsInit, startNats, type NatsCredentials, type RunningNats } from './nats.js';
 import { DEFAULT_S3_BUCKET, startS3, type RunningS3 } from './s3.js';
 import {
   CORE_SERVICES,
@@ -23,6 +23,7 @@ import {
 
 /** Environment for the Mailwarden services (names as in libs/config/src/settings.ts, plus a few for tools). */
 export interface StackEnv {
+  /** Without credentials: `startService` gives each service its own NATS user (NATS_USER, NATS_PASSWORD). */
   NATS_URL: string;
   S3_ENDPOINT: string;
   S3_ACCESS_KEY: string;
@@ -73,7 +74,11 @@ export interface LocalStack {
   dovecot: RunningDovecot;
   /** Services started by `services: true` or by `startService` (stopped by `stop()`). */
   services: RunningService[];
-  /** Starts `services/<name>/dist/src/main.js` with the stack's env (plus `extraEnv`). */
+  /** Connection settings for a client of the tests: as `user` (default mailwarden-init, which may do everything). */
+  natsClient(user?: string): { url: string } & Partial<NatsCredentials>;
+  /** NATS_USER and NATS_PASSWORD of service `name` (empty for a name with no NATS user). */
+  natsEnv(name: string): Record<string, string>;
+  /** Starts `services/<name>/dist/src/main.js` with the stack's env, its own NATS user (plus `extraEnv`). */
   startService(name: string, extraEnv?: Record<string, string>, opts?: StartServiceOptions): Promise<RunningService>;
   /** Stops everything, services first, in reverse start order. Idempotent. */
   stop(): Promise<void>;
@@ -118,6 +123,9 @@ export async function startStack(opts: StartStackOptions): Promise<LocalStack> {
       RunningDovecot,
     ];
     const mailbox = await track(startDevMailbox({ listen: '127.0.0.1:0', mailRoot }));
+    // Streams, consumers, buckets and the default policy, as mailwarden-init does in production:
+    // the services' own NATS users may not create them.
+    await runNatsInit(nats, { stateDir, env: opts.env });
 
     const env: StackEnv = {
       NATS_URL: nats.url,
@@ -142,7 +150,7 @@ export async function startStack(opts: StartStackOptions): Promise<LocalStack> {
 
     const services: RunningService[] = [];
     const launch = async (name: string, extraEnv: Record<string, string> = {}, sOpts: StartServiceOptions = {}): Promise<RunningService> => {
-      const svc = await startService(name, { ...env, ...extraEnv }, {
+      const svc = await startService(name, { ...env, ...natsServiceEnv(nats, name), ...extraEnv }, {
         stateDir,
         readyTimeoutMs: opts.serviceReadyTimeoutMs,
         ...sOpts,
@@ -171,6 +179,8 @@ export async function startStack(opts: StartStackOptions): Promise<LocalStack> {
       mailbox,
       dovecot,
       services,
+      natsClient: (user = NATS_ADMIN_USER) => ({ url: nats.url, ...nats.users?.[user as keyof typeof nats.users] }),
+      natsEnv: (name) => natsServiceEnv(nats, name),
       startService: launch,
       stop: () => (stopping ??= stopAll()),
     };

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { ensureNats, natsAnswers, startNats, type RunningNats } from '../src/nats.js';
+import { join } from 'node:path';
+import { NATS_USERS, ensureNats, natsAnswers, natsPasswords, startNats, type RunningNats } from '../src/nats.js';
 import { needBinaries, tempStateDir } from './helpers.js';
 
 describe('startNats', () => {
@@ -23,8 +24,18 @@ describe('startNats', () => {
     assert.match(nats.url, /^nats:\/\/127\.0\.0\.1:\d+$/);
     assert.equal(nats.reused, false);
     assert.ok(await natsAnswers(nats.host, nats.port));
+    // The production users (deploy/nats/auth.conf): anonymous clients are refused.
+    assert.deepEqual(Object.keys(nats.users ?? {}).sort(), Object.keys(NATS_USERS).sort());
+    await assert.rejects(connect({ servers: nats.url, timeout: 5000 }), /authoriz/i);
+    // Passwords kept in the state dir (a reused server is reached with the same ones).
+    assert.equal((await natsPasswords(state.dir)).scanner, nats.users!.scanner.password);
+  });
 
-    const nc = await connect({ servers: nats.url, timeout: 5000 });
+  it('startNats({ auth: false }) lets anyone do anything (unit tests of the bus)', async (t) => {
+    if (!nats) return t.skip('no nats-server');
+    const open = await startNats({ stateDir: join(state.dir, 'open'), auth: false });
+    assert.equal(open.users, undefined);
+    const nc = await connect({ servers: open.url, timeout: 5000 });
     try {
       const jsm = await jetstreamManager(nc, { timeout: 5000 });
       const info = await jsm.getAccountInfo();
@@ -34,6 +45,7 @@ describe('startNats', () => {
       for await (const m of sub) assert.equal(m.string(), 'hello');
     } finally {
       await nc.close();
+      await open.stop();
     }
   });
 
@@ -42,6 +54,7 @@ describe('startNats', () => {
     const again = await ensureNats(nats.url, { stateDir: state.dir });
     assert.equal(again.reused, true);
     assert.equal(again.pid, undefined);
+    assert.equal(again.users?.config.password, nats.users?.config.password);
     await again.stop(); // a no-op for a reused server
     assert.ok(await natsAnswers(nats.host, nats.port));
   });

@@ -1,6 +1,6 @@
 import { parseHostPort, parseInteger, readSettings } from '@mailwarden/config';
 import { createLogger } from '@mailwarden/log';
-import { PolicyStore, PolicyWatcher, connectBus, ensureTopology, natsReady } from '@mailwarden/bus';
+import { PolicyStore, PolicyWatcher, connectBus, STREAMS_NEEDED, natsSettings, waitForStreams, natsReady } from '@mailwarden/bus';
 import { ClamdClient, parseClamdAddresses } from '@mailwarden/clamd';
 import { checkArchive } from '@mailwarden/archive';
 import { Subjects, quarantineRetentionDays } from '@mailwarden/contracts';
@@ -24,8 +24,9 @@ const token = await resolveAdminToken(process.env.MAILWARDEN_STATE_DIR || '.loca
 if (token.source !== 'env') log.warn({ event: 'admin_token.from_file', file: token.file, generated: token.source === 'generated' }, `ADMIN_TOKEN not set: using the token in ${token.file}`);
 if (token.token.length < 16) log.warn({ event: 'admin_token.weak' }, 'ADMIN_TOKEN is shorter than 16 characters');
 
-const bus = await connectBus({ url: env.NATS_URL, name: 'config', log });
-await ensureTopology(bus.jsm, bus.kvm);
+const bus = await connectBus({ ...natsSettings(env), name: 'config', log });
+// Created by mailwarden-init (this service's NATS user may not create streams).
+await waitForStreams(bus.jsm, STREAMS_NEEDED.config, { log });
 const policyStore = await PolicyStore.open(bus.kvm);
 await policyStore.seedDefaults();
 

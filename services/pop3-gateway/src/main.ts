@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, readSettings, parseHostPort, parseInteger } from '@mailwarden/config';
 import { createLogger } from '@mailwarden/log';
-import { PolicyStore, PolicyWatcher, connectBus, ensureTopology, natsReady, reportTlsUnscanned } from '@mailwarden/bus';
+import { PolicyStore, PolicyWatcher, connectBus, STREAMS_NEEDED, natsSettings, waitForStreams, natsReady, reportTlsUnscanned } from '@mailwarden/bus';
 import { MinioStore } from '@mailwarden/storage';
 import { BusMessageScanner, newRef } from '@mailwarden/pipeline';
 import { TlsMaterial } from '@mailwarden/tls';
@@ -23,8 +23,9 @@ const maxConnections = parseInteger(env.POP3_MAX_CONNECTIONS, 'POP3_MAX_CONNECTI
 if (!/^(true|false)$/.test(env.POP3_REQUIRE_UPSTREAM_TLS)) throw new ConfigError(`POP3_REQUIRE_UPSTREAM_TLS: expected "true" or "false", got "${env.POP3_REQUIRE_UPSTREAM_TLS}"`);
 const requireUpstreamTls = env.POP3_REQUIRE_UPSTREAM_TLS === 'true';
 
-const bus = await connectBus({ url: env.NATS_URL, name: 'pop3-gateway', log });
-await ensureTopology(bus.jsm, bus.kvm);
+const bus = await connectBus({ ...natsSettings(env), name: 'pop3-gateway', log });
+// Created by mailwarden-init (this service's NATS user may not create streams).
+await waitForStreams(bus.jsm, STREAMS_NEEDED.gateway, { log });
 const store = MinioStore.fromSettings(env);
 await store.ensureBucket();
 const stop = new AbortController();

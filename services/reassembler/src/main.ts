@@ -1,6 +1,6 @@
 import { readSettings, parseInteger } from '@mailwarden/config';
 import { createLogger } from '@mailwarden/log';
-import { PolicyStore, PolicyWatcher, connectBus, ensureTopology, natsReady, runWorkLoop } from '@mailwarden/bus';
+import { PolicyStore, PolicyWatcher, connectBus, STREAMS_NEEDED, natsSettings, waitForStreams, natsReady, runWorkLoop } from '@mailwarden/bus';
 import { MinioStore } from '@mailwarden/storage';
 import { Consumers, Streams } from '@mailwarden/contracts';
 import { metrics, startOpsServer } from '@mailwarden/observability';
@@ -8,8 +8,9 @@ import { handleVerdict } from './handle-verdict.js';
 
 const log = createLogger('reassembler');
 const env = readSettings();
-const bus = await connectBus({ url: env.NATS_URL, name: 'reassembler', log });
-await ensureTopology(bus.jsm, bus.kvm);
+const bus = await connectBus({ ...natsSettings(env), name: 'reassembler', log });
+// Created by mailwarden-init (this service's NATS user may not create streams).
+await waitForStreams(bus.jsm, STREAMS_NEEDED.reassembler, { log });
 const store = MinioStore.fromSettings(env);
 const stop = new AbortController();
 const policy = await PolicyWatcher.start(await PolicyStore.open(bus.kvm), log, stop.signal);

@@ -1,6 +1,6 @@
 import { readSettings, parseInteger } from '@mailwarden/config';
 import { createLogger } from '@mailwarden/log';
-import { PolicyStore, PolicyWatcher, connectBus, ensureTopology, natsReady, runWorkLoop } from '@mailwarden/bus';
+import { PolicyStore, PolicyWatcher, connectBus, STREAMS_NEEDED, natsSettings, waitForStreams, natsReady, runWorkLoop } from '@mailwarden/bus';
 import { metrics, startOpsServer } from '@mailwarden/observability';
 import { MinioStore } from '@mailwarden/storage';
 import { ClamdClient, parseClamdAddresses } from '@mailwarden/clamd';
@@ -11,8 +11,9 @@ import { openScanCache, scanCacheIdentityRefreshMs } from './scan-cache.js';
 
 const log = createLogger('scanner');
 const env = readSettings();
-const bus = await connectBus({ url: env.NATS_URL, name: 'scanner', log });
-await ensureTopology(bus.jsm, bus.kvm);
+const bus = await connectBus({ ...natsSettings(env), name: 'scanner', log });
+// Created by mailwarden-init (this service's NATS user may not create streams).
+await waitForStreams(bus.jsm, STREAMS_NEEDED.scanner, { log });
 const store = MinioStore.fromSettings(env);
 const clamd = new ClamdClient({
   addresses: parseClamdAddresses(env.CLAMD_ADDRESSES),

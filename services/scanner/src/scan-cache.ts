@@ -26,8 +26,9 @@
 import type { KV, Kvm } from '@nats-io/kv';
 import type { ClamdClient, ScanResult } from '@mailwarden/clamd';
 import type { Logger } from '@mailwarden/log';
+import { Buckets } from '@mailwarden/contracts';
 
-export const SCAN_CACHE_BUCKET = 'mw-scan-cache';
+export const SCAN_CACHE_BUCKET = Buckets.scanCache;
 
 /** A verdict as the worker uses it: the outcome, the engine identity and the address that gave it. */
 export type EngineOutcome = ScanResult;

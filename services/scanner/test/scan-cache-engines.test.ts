@@ -45,7 +45,7 @@ describe('scan cache across two clamd engines with different databases', { skip:
     }
     await regenerateDatabaseProbe(dbA);
     [nats, a, b] = await Promise.all([
-      startNats({ stateDir: join(dir, 'nats') }),
+      startNats({ stateDir: join(dir, 'nats'), auth: false }),
       startClamd({ stateDir: join(dir, 'clamd-a'), databaseDir: dbA }),
       startClamd({ stateDir: join(dir, 'clamd-b') }), // the full project database
     ]);

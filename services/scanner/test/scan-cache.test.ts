@@ -35,7 +35,7 @@ describe('ScanCache', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'mw-scan-cache-'));
-    nats = await startNats({ stateDir: dir });
+    nats = await startNats({ stateDir: dir, auth: false });
     nc = await connect({ servers: nats.url, timeout: 5000 });
     kvm = new Kvm(jetstream(nc, { timeout: 5000 }));
   });

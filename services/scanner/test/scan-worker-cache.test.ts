@@ -65,7 +65,7 @@ describe('handleJob with the scan cache', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'mw-scan-worker-'));
-    nats = await startNats({ stateDir: dir });
+    nats = await startNats({ stateDir: dir, auth: false });
     bus = await connectBus({ url: nats.url, name: 'scan-worker-test' });
     await ensureTopology(bus.jsm, bus.kvm);
     fake = await startFakeClamd();

@@ -1,6 +1,6 @@
 import { readSettings, parseInteger } from '@mailwarden/config';
 import { createLogger } from '@mailwarden/log';
-import { PolicyStore, PolicyWatcher, connectBus, ensureTopology, natsReady, reportTlsUnscanned } from '@mailwarden/bus';
+import { PolicyStore, PolicyWatcher, connectBus, STREAMS_NEEDED, natsSettings, waitForStreams, natsReady, reportTlsUnscanned } from '@mailwarden/bus';
 import { MinioStore } from '@mailwarden/storage';
 import { BusMessageScanner, newRef } from '@mailwarden/pipeline';
 import { TlsMaterial } from '@mailwarden/tls';
@@ -19,8 +19,9 @@ const commandTimeoutMs = parseInteger(env.SMTP_TIMEOUT_MS, 'SMTP_TIMEOUT_MS', 1)
 const dataReplyTimeoutMs = parseInteger(env.SMTP_DATA_REPLY_TIMEOUT_MS, 'SMTP_DATA_REPLY_TIMEOUT_MS', 1);
 const maxConnections = parseInteger(env.SMTP_MAX_CONNECTIONS, 'SMTP_MAX_CONNECTIONS', 1);
 const clientIdentity = parseClientIdentityMode(env.SMTP_UPSTREAM_XCLIENT);
-const bus = await connectBus({ url: env.NATS_URL, name: 'smtp-gateway', log });
-await ensureTopology(bus.jsm, bus.kvm);
+const bus = await connectBus({ ...natsSettings(env), name: 'smtp-gateway', log });
+// Created by mailwarden-init (this service's NATS user may not create streams).
+await waitForStreams(bus.jsm, STREAMS_NEEDED.gateway, { log });
 const store = MinioStore.fromSettings(env);
 await store.ensureBucket();
 const stop = new AbortController();

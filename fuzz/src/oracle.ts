@@ -5,8 +5,8 @@ import { EICAR_PAYLOAD, EICAR_ZIP_PAYLOAD } from '../../test/dist/evasion/cases.
 import { payloadHits, recover } from '../../test/dist/evasion/recover.js';
 
 /** Larger deliveries are not given to the oracle (its brute force is quadratic-ish in places). */
-export const ORACLE_MAX_BYTES = 3 * 1024 * 1024;
-const ORACLE_TIMEOUT_MS = 60_000;
+export const ORACLE_MAX_BYTES = 1536 * 1024;
+const ORACLE_TIMEOUT_MS = 30_000;
 
 /** Messages in `<mailRoot>/<user>/new` (what the dev mailbox, i.e. upstream, received). */
 export async function deliveredTo(mailRoot: string, user: string): Promise<Buffer[]> {

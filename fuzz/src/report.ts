@@ -70,6 +70,16 @@ export function renderMarkdown(s: RunSummary): string {
     kinds.set(k, (kinds.get(k) ?? 0) + 1);
   }
   lines.push(`Inputs by attack / first mutator: ${[...kinds].sort().map(([k, v]) => `${k} ${v}`).join(', ')}.`, '');
+  const attacks = new Map<string, Record<string, number>>();
+  for (const r of s.results.filter((x) => x.category.endsWith('protocol'))) {
+    const k = `${r.category.split('-')[0]} ${r.kind}`;
+    const o = attacks.get(k) ?? {};
+    o[r.outcome] = (o[r.outcome] ?? 0) + 1;
+    attacks.set(k, o);
+  }
+  lines.push(`Protocol attacks by last answer: ${[...attacks].sort().map(([k, o]) => `${k} (${Object.entries(o).map(([a, n]) => `${a}:${n}`).join(' ')})`).join(', ')}.`, '');
+  const slow = [...s.results].sort((a, b) => b.ms - a.ms).slice(0, 5);
+  lines.push(`Slowest inputs: ${slow.map((r) => `${r.index} (${r.category} ${r.kind.split(' on ')[0]}, ${r.outcome}) ${(r.ms / 1000).toFixed(1)} s`).join('; ')}. Median ${(([...s.results].sort((a, b) => a.ms - b.ms)[Math.floor(s.results.length / 2)]?.ms ?? 0) / 1000).toFixed(2)} s.`, '');
   lines.push('| target | met | detail |', '|---|---|---|');
   for (const x of targets(s)) lines.push(`| ${x.name} | ${x.met ? 'yes' : '**no**'} | ${x.detail} |`);
   lines.push('');

@@ -121,17 +121,25 @@ export const POP3_ATTACKS: Record<string, Pop3Attack> = {
     const n = rng.int(20, 200);
     const pipelined = rng.chance(0.5);
     const lines: string[] = [];
-    for (let i = 0; i < n; i++) lines.push(`USER ${rng.chance(0.8) ? user : rng.text(rng.int(1, 40))}`, `PASS ${rng.chance(0.1) ? PASSWORD : rng.text(rng.int(0, 40))}`);
+    // Dovecot (upstream) doubles its delay after each failed login from an address, up to 15 s: at
+    // most 3 wrong passwords per input; the rest of the flood is USER after USER and right passwords.
+    let wrong = 0;
+    for (let i = 0; i < n; i++) {
+      const bad = wrong < 3 && rng.chance(0.05);
+      if (bad) wrong++;
+      lines.push(`USER ${rng.chance(0.8) ? user : rng.text(rng.int(1, 40))}`);
+      if (bad || rng.chance(0.2)) lines.push(`PASS ${bad ? rng.text(rng.int(1, 40)) : PASSWORD}`);
+    }
     if (pipelined) {
       await s.c.write(lines.map((l) => l + '\r\n').join(''));
       for (let i = 0; i < lines.length && !s.c.closed; i++) {
-        const l = await s.c.line(10_000);
+        const l = await s.c.line(20_000);
         if (l === undefined) break;
         s.last = l;
       }
       s.replies.push(`… ${lines.length} pipelined USER/PASS lines, last answer ${s.last?.slice(0, 80)}`);
     } else {
-      for (const l of lines) if (!s.c.closed) await s.cmd(l, { timeoutMs: 10_000 });
+      for (const l of lines) if (!s.c.closed) await s.cmd(l, { timeoutMs: 20_000 });
       s.replies.splice(1, Math.max(0, s.replies.length - 4), `… ${lines.length} USER/PASS lines …`);
     }
     return finish(s);

@@ -223,7 +223,8 @@ class Analyzer {
         continue;
       }
       const label = d === 'identity' ? 'body' : `body decoded as ${d}${declared.includes(d) ? '' : ' (not what its header says)'}`;
-      this.push({ owner, label, estimate: size, open: bodyContent(source, start, end, d as 'identity'), depth, ...(d !== 'identity' ? { decoded: true } : {}), ...(isMain ? { main: true } : {}) });
+      const guessedQp = d === 'qp' && !declared.includes('qp');
+      this.push({ owner, label, estimate: size, open: bodyContent(source, start, end, d as 'identity'), depth, ...(d !== 'identity' ? { decoded: true } : {}), ...(guessedQp ? { sniffInside: false } : {}), ...(isMain ? { main: true } : {}) });
     }
     this.deriveBlocks(source, scan, start, end, blockOwner, depth);
   }
@@ -306,7 +307,7 @@ class Analyzer {
       await this.derive(nested, root, () => c.owner, c.depth + 1, false);
       return;
     }
-    if (c.decoded && looksLikeText(bytes)) {
+    if (c.decoded && c.sniffInside !== false && looksLikeText(bytes)) {
       const scan = await scanBody(nested, 0, bytes.length);
       this.deriveBlocks(nested, scan, 0, bytes.length, () => c.owner, c.depth + 1);
       if (c.label.startsWith('body') && looksBase64(scan) && scan.runs.length !== 1) {

@@ -32,21 +32,31 @@ const B64 = new Uint8Array(256);
 for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/') B64[c.charCodeAt(0)] = 1;
 
 /**
- * Whether t[0, n) is a line of base64: at least 4 alphabet bytes, then at most two '='.
- * 0: no; 1: yes; 2: yes, with padding. A loop over bytes: no string per line.
+ * Whether t[0, n) is a line of base64: 1, alphabet bytes then at most two '='; 2, the same with
+ * padding; 3, base64 with junk bytes in it (RFC 2045 §6.8: decoders skip what is not in the
+ * alphabet, so a NUL or an 8-bit byte does not stop a lenient client): at least 16 bytes, no
+ * blank inside (prose has blanks), three quarters alphabet. 0: no. A loop over bytes: no string per line.
  */
-function base64Line(t: Buffer, n: number): 0 | 1 | 2 {
+function base64Line(t: Buffer, n: number): 0 | 1 | 2 | 3 {
   if (n < 4) return 0;
-  let i = 0;
-  while (i < n && B64[t[i]!]) i++;
-  if (i === 0) return 0;
+  let alphabet = 0;
   let pads = 0;
-  while (i < n && t[i] === 0x3d && pads < 2) {
-    i++;
-    pads++;
+  let junk = 0;
+  let padInside = false;
+  for (let i = 0; i < n; i++) {
+    const c = t[i]!;
+    if (B64[c]) {
+      alphabet++;
+      if (pads) padInside = true;
+    } else if (c === 0x3d) pads++;
+    else if (c === 0x20 || c === 0x09) return 0;
+    else junk++;
   }
-  return i === n ? (pads ? 2 : 1) : 0;
+  if (!alphabet) return 0;
+  if (!junk && !padInside && pads <= 2) return pads ? 2 : 1;
+  return n >= 16 && alphabet * 4 >= n * 3 ? 3 : 0;
 }
+
 const UU_BEGIN = /^begin[ \t]+[0-7]{1,4}([ \t]+|$)/i;
 const B64_BEGIN = /^begin-base64[ \t]+[0-7]{1,4}([ \t]+|$)/i;
 const YENC_BEGIN = /^=ybegin[ \t]/;
@@ -74,7 +84,7 @@ export async function scanBody(source: ByteSource, start: number, end: number): 
     const b64 = base64Line(t, n);
     // strings only for the few lines that may open or close a block, or carry an `=`
     const first = t[0]!;
-    const text = b64 === 0 || first === 0x62 || first === 0x42 || first === 0x65 || first === 0x45 || first === 0x3d || b64 === 2 ? t.toString('latin1', 0, n) : '';
+    const text = b64 === 0 || b64 >= 2 || first === 0x62 || first === 0x42 || first === 0x65 || first === 0x45 || first === 0x3d ? t.toString('latin1', 0, n) : '';
     scan.nonBlank ||= b64 !== 0 || /\S/.test(text);
     // `=XX` escapes and soft breaks (a trailing `=`)
     if (text.includes('=')) scan.qpHints += (text.match(/=[0-9A-Fa-f]{2}|=$/g) ?? []).length;
@@ -94,8 +104,8 @@ export async function scanBody(source: ByteSource, start: number, end: number): 
     }
     if (b64 !== 0) {
       scan.b64LineBytes += n;
-      if (padded) scan.midPadding = true;
-      padded = b64 === 2;
+      if (padded || (b64 === 3 && text.replace(/=+$/, '').includes('='))) scan.midPadding = true;
+      padded = b64 === 2 || (b64 === 3 && text.endsWith('='));
       run ??= { start: line.start, end: line.end, chars: 0 };
       run.end = line.end;
       run.chars += n;

@@ -19,6 +19,12 @@ export interface Content {
   main?: boolean;
   /** The bytes were decoded (not raw): text inside may hide further encodings. */
   decoded?: boolean;
+  /**
+   * false: do not look for encoded blocks inside. For quoted-printable guessed on a raw text body:
+   * it only changes `=XX` escapes, so the raw body's own blocks are the same, and they are mapped
+   * to regions there, while blocks found here could only be mapped to the whole part.
+   */
+  sniffInside?: boolean;
   /** How deep in decoded/nested contents this one is (bounded by maxDepth). */
   depth: number;
 }

@@ -47,7 +47,7 @@ export class StackWatch {
   async start(env: Record<string, string>): Promise<void> {
     this.deps = { nats: this.stack.nats.pid!, s3rver: this.stack.s3.pid, clamd: this.stack.clamd.pid, dovecot: this.stack.dovecot.pid };
     for (const name of FUZZED_SERVICES) {
-      const svc = superviseService(name, env, {
+      const svc = superviseService(name, { ...env, ...this.stack.natsEnv(name) }, {
         stateDir: this.stack.stateDir,
         readyTimeoutMs: 60_000,
         report: (line) => this.events.push({ at: Date.now(), index: this.currentIndex, line }),

@@ -3,7 +3,7 @@ import type { MessagePart, PartVerdict } from '@mailwarden/contracts';
 import { decodeSubject } from '@mailwarden/mime';
 import { MemorySource, type ByteSource } from './byte-source.js';
 import { looksBase64, scanBody, type BodyScan } from './body-scan.js';
-import { blockContent, bodyContent, hashStream, materialize, sha256, uuBodyContent, type Content } from './content.js';
+import { blockContent, bodyContent, hashStream, materialize, sha256, shiftedBase64Content, uuBodyContent, type Content } from './content.js';
 import { readHeaderBlock, values } from './header-block.js';
 import { AnalysisLimitError, DEFAULT_LIMITS, type AnalysisLimits } from './limits.js';
 import { parseEntity, splitBody, type AlternateSplit, type MimeEntity, type ParseContext } from './mime-tree.js';
@@ -247,7 +247,10 @@ class Analyzer {
     }
     for (const run of scan.runs) {
       if (run.start <= start && run.end >= end) continue;
-      this.push({ owner: ownerOf(run.start, run.end), label: 'base64 lines in text', estimate: run.end - run.start, open: bodyContent(source, run.start, run.end, 'base64'), depth, decoded: true });
+      const owner = ownerOf(run.start, run.end);
+      this.push({ owner, label: 'base64 lines in text', estimate: run.end - run.start, open: bodyContent(source, run.start, run.end, 'base64'), depth, decoded: true });
+      // a lenient run may have taken in a line that is not base64: try the other three alignments too
+      if (run.lenient) for (const skip of [1, 2, 3]) this.push({ owner, label: `base64 lines in text, from character ${skip}`, estimate: run.end - run.start, open: shiftedBase64Content(source, run.start, run.end, skip), depth, decoded: true });
     }
   }
 

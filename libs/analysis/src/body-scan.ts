@@ -23,8 +23,12 @@ export interface BodyScan {
   /** base64 padding followed by more base64: decoders that stop at padding and those that go on differ. */
   midPadding: boolean;
   blocks: EncodedBlock[];
-  /** Maximal runs of base64-looking lines (whole lines; the line break after the last one not included). */
-  runs: { start: number; end: number }[];
+  /**
+   * Maximal runs of base64-looking lines (whole lines; the line break after the last one not
+   * included). `lenient`: some line has junk or blanks in it, so a line of something else may have
+   * joined the run and shifted its alignment.
+   */
+  runs: { start: number; end: number; lenient?: boolean }[];
 }
 
 /** 1 for each base64 alphabet byte. */
@@ -49,12 +53,26 @@ function base64Line(t: Buffer, n: number): 0 | 1 | 2 | 3 {
       alphabet++;
       if (pads) padInside = true;
     } else if (c === 0x3d) pads++;
-    else if (c === 0x20 || c === 0x09) return 0;
+    else if (c === 0x20 || c === 0x09) return spacedBase64(t, n) ? 3 : 0;
     else junk++;
   }
   if (!alphabet) return 0;
   if (!junk && !padInside && pads <= 2) return pads ? 2 : 1;
   return n >= 16 && alphabet * 4 >= n * 3 ? 3 : 0;
+}
+
+/**
+ * A line of base64 broken up by blanks ("WDVPI VAlQ EFQWzRc"), which lenient decoders read as
+ * base64 all the same, told from prose by its letters: base64 is about half capitals, prose a few
+ * percent. Junk bytes (control, 8-bit) are left out first, as a lenient decoder skips them.
+ */
+function spacedBase64(t: Buffer, n: number): boolean {
+  const visible = t.toString('latin1', 0, n).replace(/[^\x21-\x7e]/g, '');
+  if (visible.length < 12) return false;
+  const alphabet = visible.replace(/[^A-Za-z0-9+/=]/g, '').length;
+  const letters = visible.replace(/[^A-Za-z]/g, '').length;
+  const capitals = visible.replace(/[^A-Z]/g, '').length;
+  return alphabet * 10 >= visible.length * 9 && capitals * 4 >= letters;
 }
 
 const UU_BEGIN = /^begin[ \t]+[0-7]{1,4}([ \t]+|$)/i;
@@ -68,10 +86,10 @@ const MAX_BLOCKS = 256;
 export async function scanBody(source: ByteSource, start: number, end: number): Promise<BodyScan> {
   const scan: BodyScan = { nonBlank: false, b64LineBytes: 0, otherLineBytes: 0, qpHints: 0, midPadding: false, blocks: [], runs: [] };
   let open: { kind: EncodedBlock['kind']; start: number; dataStart: number } | undefined;
-  let run: { start: number; end: number; chars: number } | undefined;
+  let run: { start: number; end: number; chars: number; lenient: boolean } | undefined;
   let padded = false;
   const closeRun = (): void => {
-    if (run && run.chars >= MIN_RUN_CHARS) scan.runs.push({ start: run.start, end: run.end });
+    if (run && run.chars >= MIN_RUN_CHARS) scan.runs.push({ start: run.start, end: run.end, ...(run.lenient ? { lenient: true } : {}) });
     run = undefined;
   };
   let last: Line | undefined;
@@ -106,8 +124,9 @@ export async function scanBody(source: ByteSource, start: number, end: number): 
       scan.b64LineBytes += n;
       if (padded || (b64 === 3 && text.replace(/=+$/, '').includes('='))) scan.midPadding = true;
       padded = b64 === 2 || (b64 === 3 && text.endsWith('='));
-      run ??= { start: line.start, end: line.end, chars: 0 };
+      run ??= { start: line.start, end: line.end, chars: 0, lenient: false };
       run.end = line.end;
+      if (b64 === 3) run.lenient = true;
       run.chars += n;
     } else {
       scan.otherLineBytes += n;

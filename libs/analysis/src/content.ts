@@ -34,6 +34,11 @@ export function bodyContent(source: ByteSource, start: number, end: number, deco
   return () => (decoding === 'identity' ? source.stream(start, end) : source.stream(start, end).pipe(createLenientDecoder(decoding)));
 }
 
+/** base64 from the `skip`-th alphabet character on: the other alignments of a run that may have picked up a foreign line. */
+export function shiftedBase64Content(source: ByteSource, start: number, end: number, skip: number): () => Readable {
+  return () => source.stream(start, end).pipe(new LenientBase64Decoder('restart', skip));
+}
+
 /** An encoded block (uuencode, begin-base64, yEnc) decoded line by line. */
 export function blockContent(source: ByteSource, block: EncodedBlock): () => Readable {
   if (block.kind === 'base64') return () => source.stream(block.dataStart, block.dataEnd).pipe(new LenientBase64Decoder('restart'));

@@ -12,12 +12,21 @@ export class LenientBase64Decoder extends Transform {
   /** Alphabet characters of an unfinished quantum (fewer than 4). */
   private pending = '';
 
-  constructor(private readonly mode: 'restart' | 'ignore-padding' = 'restart') {
+  /** `skip`: alphabet characters dropped at the start (another alignment of the quanta). */
+  constructor(
+    private readonly mode: 'restart' | 'ignore-padding' = 'restart',
+    private skip = 0,
+  ) {
     super();
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     let text = chunk.toString('latin1').replace(JUNK, '');
+    if (this.skip) {
+      const dropped = text.slice(0, this.skip).replace(/=/g, '').length;
+      text = text.slice(dropped === this.skip ? this.skip : text.length);
+      this.skip -= Math.min(this.skip, dropped);
+    }
     if (this.mode === 'ignore-padding') text = text.replace(/=/g, '');
     const segments = text.split(/=+/);
     const out: Buffer[] = [];

@@ -55,3 +55,13 @@ export async function runWorkLoop(opts: {
   }
   await Promise.allSettled(inFlight);
 }
+
+/**
+ * Tells the server, every `everyMs`, that `msg` is still being worked on (resets its ack-wait
+ * timer), until the returned function is called. A long job (a large message, a slow S3) is then
+ * not handed to another worker while its own is busy with it.
+ */
+export function keepWorking(msg: JsMsg, everyMs: number): () => void {
+  const timer = setInterval(() => msg.working(), everyMs);
+  return () => clearInterval(timer);
+}

@@ -29,7 +29,6 @@ const SCAN_TIMEOUT_MS = 45_000;
 let dir: string;
 let stack: LocalStack;
 const proxies: Record<'gateway' | 'scanner' | 'reassembler', StallProxy> = {} as never;
-let gateway: RunningService;
 let scanner: RunningService;
 let reassembler: RunningService;
 let smtp: { host: string; port: number };
@@ -51,7 +50,7 @@ before(async () => {
   for (const name of ['gateway', 'scanner', 'reassembler'] as const) proxies[name] = await startStallProxy(s3);
   scanner = await stack.startService('scanner', { S3_ENDPOINT: proxies.scanner.endpoint });
   reassembler = await stack.startService('reassembler', { S3_ENDPOINT: proxies.reassembler.endpoint });
-  gateway = await stack.startService('smtp-gateway', { S3_ENDPOINT: proxies.gateway.endpoint });
+  await stack.startService('smtp-gateway', { S3_ENDPOINT: proxies.gateway.endpoint });
   smtp = parseHostPort(stack.env.SMTP_LISTEN);
   bus = await connectBus({ url: stack.env.NATS_URL, name: 's3-stall-test' });
 });

@@ -14,9 +14,15 @@ const STREAMS: (Partial<StreamConfig> & { name: string })[] = [
   { name: Streams.events, subjects: ['mw.event.>'], retention: RetentionPolicy.Limits, max_age: ns(30 * DAY), max_msgs: 100_000 },
 ];
 
-/** Deadlines the workers rely on: an unacked job is handed to another worker after ack_wait. */
+/**
+ * Deadlines the workers rely on: an unacked job is handed to another worker after ack_wait, unless
+ * its worker says it is still working on it (`msg.working()`, every *_HEARTBEAT_MS: several
+ * heartbeats fit in one ack wait, so one late timer never loses a job).
+ */
 export const SCANNER_ACK_WAIT_MS = 30_000;
+export const SCANNER_HEARTBEAT_MS = 5_000;
 export const REASSEMBLER_ACK_WAIT_MS = 10_000;
+export const REASSEMBLER_HEARTBEAT_MS = 2_500;
 export const SCANNER_MAX_DELIVER = 4;
 
 /** Default lifetime of a scan cache entry (SCAN_CACHE_TTL_MS). */

@@ -5,3 +5,4 @@ export * from './dovecot.js';
 export * from './service.js';
 export * from './supervisor.js';
 export * from './stack.js';
+export * from './stall-proxy.js';

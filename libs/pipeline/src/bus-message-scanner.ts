@@ -10,6 +10,7 @@ import { Tee } from './tee.js';
 import { HashCounter } from './hash-counter.js';
 import { PermFailError, TempFailError } from './errors.js';
 import { SmallCopy } from './small-copy.js';
+import { Deadline } from './deadline.js';
 
 /** Messages up to this size are forwarded from memory when untouched (see SmallCopy). */
 const SMALL_COPY_LIMIT = 256 * 1024;
@@ -19,7 +20,11 @@ export interface BusMessageScannerOptions {
   bus: Bus;
   store: ObjectStore;
   log: Logger;
-  /** Deadline from the end of DATA to the reassembler's result. */
+  /**
+   * Deadline from the end of the message (the last byte received) to the result: the rest of the
+   * upload of raw.eml (its last part and completion), the job, the scan and the reassembler's
+   * result. Before the end, the object store's own deadlines bound each step of the upload.
+   */
   scanTimeoutMs: number;
 }
 
@@ -30,13 +35,18 @@ export class BusMessageScanner implements MessageScanner {
   async store(req: ScanRequest, raw: Readable): Promise<StoredMessage> {
     const ref = newRef();
     const key = ObjectKeys.raw(ref);
+    const deadline = new Deadline(this.opts.scanTimeoutMs, 'storing the message');
+    raw.once('end', () => deadline.start());
     try {
-      const { size } = await this.opts.store.put(key, raw);
+      const { size } = await deadline.race(this.opts.store.put(key, raw, { signal: deadline.signal }));
       return this.stored(ref, { key, size, removed: [], subjectPrefixed: false, scanned: false }, [key]);
     } catch (err) {
+      deadline.cancel();
       raw.destroy();
       await this.opts.store.remove([key]).catch(() => undefined);
       throw new TempFailError(`storing message failed: ${(err as Error).message}`, ref, { cause: err });
+    } finally {
+      deadline.clear();
     }
   }
 
@@ -52,12 +62,20 @@ export class BusMessageScanner implements MessageScanner {
     const keys: string[] = [rawKey];
     // Subscribe before anything is published, so the result cannot slip past.
     const sub = bus.nc.subscribe(Subjects.result(ref), { max: 1 });
+    // Armed when the last byte of the message is in: from then on, whatever stalls (the end of
+    // the upload, the bus, a worker), the client has its answer within scanTimeoutMs.
+    const deadline = new Deadline(this.opts.scanTimeoutMs, 'scan');
     try {
       const counter = new HashCounter();
       const smallCopy = new SmallCopy(SMALL_COPY_LIMIT);
       const toRaw = new PassThrough({ highWaterMark: 256 * 1024 });
-      const upload = store.put(rawKey, toRaw);
-      const [, rawStored] = await Promise.all([pipeline(raw, counter, new Tee([toRaw, smallCopy])), upload]);
+      const upload = store.put(rawKey, toRaw, { signal: deadline.signal });
+      const receiving = pipeline(raw, counter, new Tee([toRaw, smallCopy]));
+      receiving.then(
+        () => deadline.start(),
+        () => undefined,
+      );
+      const [, rawStored] = await deadline.race(Promise.all([receiving, upload]));
       const envelope: Envelope = {
         ref,
         protocol: req.protocol,
@@ -69,10 +87,10 @@ export class BusMessageScanner implements MessageScanner {
         rawSize: rawStored.size,
         rawSha256: counter.digest(),
       };
-      await bus.js.publish(Subjects.job(ref), JSON.stringify(envelope), { msgID: `job-${ref}` });
+      await deadline.race(bus.js.publish(Subjects.job(ref), JSON.stringify(envelope), { msgID: `job-${ref}` }));
       log.debug({ event: 'message.submitted', ref, size: rawStored.size }, 'message submitted for scanning');
 
-      const result = await this.awaitResult(sub, ref);
+      const result = await this.awaitResult(sub, ref, deadline);
       if (result.key && result.key !== rawKey) keys.push(result.key);
       if (result.outcome === 'reject') throw new PermFailError(result.error ?? 'message refused', ref);
       if (result.outcome !== 'deliver' || !result.key) {
@@ -86,25 +104,29 @@ export class BusMessageScanner implements MessageScanner {
         untouched,
       );
     } catch (err) {
+      // Stops the upload too, the S3 request in flight included.
+      deadline.cancel();
       sub.unsubscribe();
       raw.destroy();
       void store.remove(keys).catch(() => undefined);
       if (err instanceof TempFailError || err instanceof PermFailError) throw err;
       throw new TempFailError(`scan pipeline failed: ${(err as Error).message}`, ref, { cause: err });
+    } finally {
+      deadline.clear();
     }
   }
 
-  private async awaitResult(sub: Subscription, ref: string): Promise<ScanResult> {
-    const timer = setTimeout(() => sub.unsubscribe(), this.opts.scanTimeoutMs);
+  private async awaitResult(sub: Subscription, ref: string, deadline: Deadline): Promise<ScanResult> {
+    const timer = setTimeout(() => sub.unsubscribe(), deadline.remaining());
     try {
       for await (const m of sub) return decode(ScanResult, m.data);
     } finally {
       clearTimeout(timer);
     }
     // The live message may have been missed across a reconnect: the stream keeps it.
-    const stored = await this.opts.bus.jsm.direct.getMessage(Streams.results, { last_by_subj: Subjects.result(ref) }).catch(() => null);
+    const stored = await deadline.race(this.opts.bus.jsm.direct.getMessage(Streams.results, { last_by_subj: Subjects.result(ref) })).catch(() => null);
     if (stored) return decode(ScanResult, stored.data);
-    throw new TempFailError(`no scan result within ${this.opts.scanTimeoutMs} ms`, ref);
+    throw new TempFailError(`no scan result within ${this.opts.scanTimeoutMs} ms of the end of the message`, ref);
   }
 
   private stored(ref: string, r: Omit<StoredMessage, 'ref' | 'open' | 'discard'> & { key: string }, keys: string[], copy?: Buffer): StoredMessage {

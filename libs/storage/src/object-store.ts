@@ -2,8 +2,11 @@ import type { Readable } from 'node:stream';
 
 /** The only way services touch object storage; protocol code gets it injected. */
 export interface ObjectStore {
-  /** Streams `body` into `key`; size is optional (unknown-size bodies use multipart). */
-  put(key: string, body: Readable, size?: number): Promise<{ size: number }>;
+  /**
+   * Streams `body` (any size) into `key`. `signal` cancels it, the S3 request in flight included
+   * (the body going away before its end does too).
+   */
+  put(key: string, body: Readable, opts?: { signal?: AbortSignal }): Promise<{ size: number }>;
   get(key: string): Promise<Readable>;
   /** Bytes [start, end) of `key` (end exclusive). */
   getRange(key: string, start: number, end: number): Promise<Readable>;

@@ -237,7 +237,7 @@ export class Quarantine {
 
   private async writeMeta(entry: QuarantineEntry): Promise<void> {
     const body = Buffer.from(JSON.stringify(entry, null, 2));
-    await this.deps.store.put(ObjectKeys.quarantineMeta(entry.ref), Readable.from([body]), body.length);
+    await this.deps.store.put(ObjectKeys.quarantineMeta(entry.ref), Readable.from([body]));
   }
 
   private async audit(kind: QuarantineActionKind, ref: string, actor: Actor, extra: { recipients?: string[]; detail?: string } = {}): Promise<void> {

@@ -52,9 +52,9 @@ export async function startSink(t: TestContext): Promise<{ port: number; receive
 }
 
 export async function putEntry(store: MinioStore, entry: QuarantineEntry, raw: Buffer): Promise<void> {
-  await store.put(ObjectKeys.quarantineRaw(entry.ref), Readable.from([raw]), raw.length);
+  await store.put(ObjectKeys.quarantineRaw(entry.ref), Readable.from([raw]));
   const meta = Buffer.from(JSON.stringify(entry));
-  await store.put(ObjectKeys.quarantineMeta(entry.ref), Readable.from([meta]), meta.length);
+  await store.put(ObjectKeys.quarantineMeta(entry.ref), Readable.from([meta]));
 }
 
 export function entryFor(ref: string, raw: Buffer, over: Partial<QuarantineEntry> = {}): QuarantineEntry {

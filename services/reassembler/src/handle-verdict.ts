@@ -1,4 +1,5 @@
 import type { JsMsg } from '@nats-io/jetstream';
+import { REASSEMBLER_HEARTBEAT_MS, keepWorking } from '@mailwarden/bus';
 import { MessageVerdict, Streams, Subjects, decode } from '@mailwarden/contracts';
 import type { FinalizeDeps } from './finalize.js';
 import { finalize } from './finalize.js';
@@ -22,6 +23,10 @@ export async function handleVerdict(deps: FinalizeDeps, msg: JsMsg): Promise<voi
     return;
   }
   const ref = verdict.envelope.ref;
+  const attempt = msg.info.deliveryCount;
+  if (attempt > 1) deps.log.info({ event: 'verdict.redelivered', ref, attempt }, 'verdict delivered again');
+  // The rebuild streams raw.eml from S3 and rebuilt.eml back: it may outlast the ack wait.
+  const stopWorking = keepWorking(msg, REASSEMBLER_HEARTBEAT_MS);
   try {
     const redelivered = msg.info.deliveryCount > 1;
     const already = redelivered ? await deps.bus.jsm.direct.getMessage(Streams.results, { last_by_subj: Subjects.result(ref) }).catch(() => null) : null;
@@ -36,5 +41,7 @@ export async function handleVerdict(deps: FinalizeDeps, msg: JsMsg): Promise<voi
     }
     deps.log.warn({ event: 'verdict.retry', ref, err: (err as Error).message }, 'finalising failed, will retry');
     msg.nak(1000);
+  } finally {
+    stopWorking();
   }
 }

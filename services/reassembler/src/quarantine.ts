@@ -55,7 +55,7 @@ export async function keepOriginal(
     releases: [],
   };
   const body = Buffer.from(JSON.stringify(entry, null, 2));
-  await store.put(metaKey, Readable.from([body]), body.length);
+  await store.put(metaKey, Readable.from([body]));
   metrics.quarantined.inc({ protocol: envelope.protocol });
   log.info({ event: 'quarantine.kept', ref: envelope.ref, quarantineRef: qref, parts: entry.parts.length }, `original kept in quarantine as ${qref}`);
   return qref;

@@ -1,6 +1,6 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import { Envelope, Subjects, decode, type MessageVerdict, type PartVerdict } from '@mailwarden/contracts';
-import { SCANNER_MAX_DELIVER, type Bus } from '@mailwarden/bus';
+import { SCANNER_HEARTBEAT_MS, SCANNER_MAX_DELIVER, keepWorking, type Bus } from '@mailwarden/bus';
 import type { ObjectStore } from '@mailwarden/storage';
 import type { ClamdClient } from '@mailwarden/clamd';
 import type { Logger } from '@mailwarden/log';
@@ -50,7 +50,8 @@ export async function handleJob(deps: ScanWorkerDeps, msg: JsMsg): Promise<void>
     return;
   }
   const log = deps.log.child({ ref: envelope.ref });
-  const keepAlive = setInterval(() => msg.working(), 5000);
+  // Whatever the analysis waits on (ranged reads of raw.eml, clamd), the job stays with this worker.
+  const stopWorking = keepWorking(msg, SCANNER_HEARTBEAT_MS);
   const started = Date.now();
   const tally: ScanTally = { scanned: [], cached: 0 };
   try {
@@ -96,7 +97,7 @@ export async function handleJob(deps: ScanWorkerDeps, msg: JsMsg): Promise<void>
       msg.nak(1000);
     }
   } finally {
-    clearInterval(keepAlive);
+    stopWorking();
   }
 }
 

@@ -32,7 +32,7 @@ export class SmtpConnection {
   private waiter: { resolve: (r: SmtpReply) => void; reject: (e: Error) => void } | undefined;
   private failure: Error | undefined;
   private lines: string[] = [];
-  /** How far the current (or last) transaction got. */
+  /** How far the current (or last) transaction got: the stage of its last reply or failure. */
   stage: SmtpStage = 'greeting';
 
   private constructor(
@@ -97,9 +97,7 @@ export class SmtpConnection {
     if (this.failure) throw this.failure;
     this.socket.write(data.subarray(-2).equals(Buffer.from('\r\n')) ? '.\r\n' : '\r\n.\r\n');
     this.stage = 'final';
-    const reply = await this.read();
-    this.stage = 'idle';
-    return reply;
+    return this.read();
   }
 
   async quit(): Promise<void> {
@@ -110,7 +108,6 @@ export class SmtpConnection {
 
   private async abort(reply: SmtpReply): Promise<SmtpReply> {
     await this.command('RSET').catch(() => undefined);
-    this.stage = 'idle';
     return reply;
   }
 

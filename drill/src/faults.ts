@@ -106,11 +106,12 @@ export class FaultInjector {
     const idx = Math.floor(this.o.random() * list.length);
     const victim = list[idx]!;
     rec.target = `${name}#${idx + 1} pid ${victim.pid}`;
+    const killedAt = new Date().toISOString().slice(11, 23);
     await victim.kill();
     const pause = 300 + Math.floor(this.o.random() * 1200);
     await sleep(pause);
     list[idx] = await this.restart(name, rec);
-    rec.detail = `SIGKILL, down ${pause} ms, restarted as pid ${list[idx]!.pid}${rec.detail ? ' ' + rec.detail : ''}`;
+    rec.detail = `SIGKILL at ${killedAt}, down ${pause} ms, restarted as pid ${list[idx]!.pid}${rec.detail ? ' ' + rec.detail : ''}`;
   }
 
   /** A restart can fail (e.g. the gateway's port briefly taken): try again a few times. */

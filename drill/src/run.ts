@@ -61,7 +61,7 @@ function positiveInt(text: string | undefined, fallback: number, name: string): 
 
 function countGatewayEvents(stateDir: string): Record<string, number> {
   const counts: Record<string, number> = {};
-  let text = '';
+  let text: string;
   try {
     text = readFileSync(join(stateDir, 'logs', 'smtp-gateway.log'), 'utf8');
   } catch {

@@ -135,6 +135,12 @@ export class DrillSender {
       } finally {
         this.inFlight--;
       }
+      // Like an MTA's per-host backoff: a server that refuses connections (or greets with 421)
+      // is not tried again by this worker for a moment, so the queue is not burnt through.
+      const last = job.msg.attempts[job.msg.attempts.length - 1]!;
+      if ((last.outcome === 'conn' && last.stage === 'connect') || (last.stage === 'greeting' && last.outcome === '4xx')) {
+        await sleep(500 + Math.floor(this.o.random() * 1000));
+      }
     }
     await conn?.quit();
   }

@@ -84,7 +84,7 @@ async function main(): Promise<number> {
   const quick = args.quick!;
   const seed = positiveInt(args.seed, Math.floor(Math.random() * 1e9) + 1, 'seed');
   const params: DrillParams = {
-    messages: positiveInt(args.messages, quick ? 600 : 10_000, 'messages'),
+    messages: positiveInt(args.messages, quick ? 2400 : 10_000, 'messages'),
     concurrency: positiveInt(args.concurrency, 8, 'concurrency'),
     seed,
     quick,

@@ -36,14 +36,8 @@ export interface FaultOptions {
 }
 
 const KILLABLE: Record<string, string> = { 'kill-scanner': 'scanner', 'kill-reassembler': 'reassembler', 'kill-gateway': 'smtp-gateway' };
-/** Relative weights of the recurring faults (NATS is restarted once, at a chosen point). */
-const WEIGHTS: [FaultKind, number][] = [
-  ['kill-scanner', 2],
-  ['kill-reassembler', 2],
-  ['kill-gateway', 2],
-  ['stall-clamd', 2],
-  ['restart-s3', 1],
-];
+/** The recurring faults, drawn from a shuffled bag (each kind once per round, so every kind is applied); NATS is restarted once, at a chosen point. */
+const RECURRING: FaultKind[] = ['kill-scanner', 'kill-reassembler', 'kill-gateway', 'stall-clamd', 'restart-s3'];
 
 export class FaultInjector {
   readonly records: FaultRecord[] = [];
@@ -58,13 +52,17 @@ export class FaultInjector {
     this.s3 = o.stack.s3;
   }
 
+  private bag: FaultKind[] = [];
+
   pick(): FaultKind {
-    const total = WEIGHTS.reduce((s, [, w]) => s + w, 0);
-    let r = this.o.random() * total;
-    for (const [kind, w] of WEIGHTS) {
-      if ((r -= w) < 0) return kind;
+    if (!this.bag.length) {
+      this.bag = [...RECURRING];
+      for (let k = this.bag.length - 1; k > 0; k--) {
+        const j = Math.floor(this.o.random() * (k + 1));
+        [this.bag[k], this.bag[j]] = [this.bag[j]!, this.bag[k]!];
+      }
     }
-    return WEIGHTS[0]![0];
+    return this.bag.pop()!;
   }
 
   /**

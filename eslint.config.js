@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['scratch-*', '*-tmp.mjs', '**/dist/**', '**/node_modules/**', '.local/**', 'test-artifacts/**', 'bench/results/**', 'services/config/public/**'] },
+  { ignores: ['scratch-*', '*-tmp.mjs', '**/dist/**', '**/node_modules/**', '.local/**', 'test-artifacts/**', 'bench/results/**', 'drill/results/**', 'services/config/public/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

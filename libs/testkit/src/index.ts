@@ -5,3 +5,5 @@ export * from './wait.js';
 export * from './python-pop3.js';
 export * from './zip.js';
 export * from './corpus.js';
+export * from './smtp-connection.js';
+export * from './load-messages.js';

@@ -73,7 +73,6 @@ test('PUT without If-Match is allowed and still versioned', async (t) => {
 
 test('invalid bodies get 400 naming the field, and nothing is written', async (t) => {
   const { app, store } = await build(t);
-  let { version } = await store.get();
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests poke arbitrary (also invalid) fields
   const p = (mutate: (p: Record<string, any>) => void) => {
     const body = structuredClone(DEFAULT_POLICY) as unknown as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -119,7 +118,7 @@ test('invalid bodies get 400 naming the field, and nothing is written', async (t
   const old = p((b) => delete b.quarantine);
   const oldPut = await app.inject({ method: 'PUT', url: '/api/v1/policy', headers: auth, payload: old as object });
   assert.equal(oldPut.statusCode, 200, oldPut.body);
-  version = (await store.get()).version;
+  const version = (await store.get()).version;
   const array = await app.inject({ method: 'PUT', url: '/api/v1/policy', headers: auth, payload: [] as unknown as object });
   assert.equal(array.statusCode, 400);
   assert.equal((await store.get()).version, version, 'no invalid write reached the store');

@@ -52,7 +52,7 @@ before(async () => {
   reassembler = await stack.startService('reassembler', { S3_ENDPOINT: proxies.reassembler.endpoint });
   await stack.startService('smtp-gateway', { S3_ENDPOINT: proxies.gateway.endpoint });
   smtp = parseHostPort(stack.env.SMTP_LISTEN);
-  bus = await connectBus({ url: stack.env.NATS_URL, name: 's3-stall-test' });
+  bus = await connectBus({ ...stack.natsClient(), name: 's3-stall-test' });
 });
 after(async () => {
   await bus?.nc.close().catch(() => undefined);

@@ -16,7 +16,7 @@ let bus: Bus;
 const log = createLogger('work-loop-test');
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mw-work-loop-'));
-  nats = await startNats({ stateDir: dir });
+  nats = await startNats({ stateDir: dir, auth: false });
   bus = await connectBus({ url: nats.url, name: 'work-loop-test' });
 });
 after(async () => {

@@ -17,6 +17,8 @@ const only = process.argv.slice(2);
 const files = dirs
   .filter((d) => existsSync(d))
   .flatMap((d) => readdirSync(d).filter((f) => f.endsWith('.test.js')).map((f) => join(d, f)))
+  // a compiled test whose source was deleted (an older build's leftover) is not run
+  .filter((f) => existsSync(f.replace(/[/\\]dist[/\\]/, '/').replace(/\.js$/, '.ts')))
   .filter((f) => !only.length || only.some((o) => f.includes(o)));
 
 if (!files.length) {

@@ -96,6 +96,11 @@ export class MinioStore implements ObjectStore {
       partSize: PART_SIZE,
       transport: transportWithDeadlines(useSSL, this.idleTimeoutMs),
     });
+    // Over plain HTTP the minio client signs a sha256 of every payload (and still sends an MD5):
+    // one more pass over every byte stored. Integrity is ours end to end instead: the gateway
+    // hashes raw.eml once (the envelope's rawSha256), the scanner and the rebuild check it. So the
+    // payload goes as UNSIGNED-PAYLOAD, as over HTTPS (docs/decisions.md).
+    (this.client as unknown as { enableSHA256: boolean }).enableSHA256 = false;
     this.bucket = opts.bucket;
   }
 

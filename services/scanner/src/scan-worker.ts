@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { JsMsg } from '@nats-io/jetstream';
 import { Envelope, Subjects, decode, type MessageVerdict, type PartVerdict } from '@mailwarden/contracts';
 import { SCANNER_HEARTBEAT_MS, SCANNER_MAX_DELIVER, keepWorking, type Bus } from '@mailwarden/bus';
@@ -108,6 +109,8 @@ async function openSource(deps: ScanWorkerDeps, envelope: Envelope): Promise<Byt
   for await (const c of await deps.store.get(envelope.rawKey)) chunks.push(c as Buffer);
   const bytes = Buffer.concat(chunks);
   if (bytes.length !== envelope.rawSize) throw new Error(`raw.eml is ${bytes.length} bytes, the envelope says ${envelope.rawSize}`);
+  // the part map must describe the bytes the gateway stored, not what a store or a path changed
+  if (createHash('sha256').update(bytes).digest('hex') !== envelope.rawSha256) throw new Error('raw.eml does not have the sha256 the envelope names');
   return new MemorySource(bytes);
 }
 

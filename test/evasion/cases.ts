@@ -6,6 +6,7 @@
 import { archiveCases } from './cases/archives.js';
 import { bodyEncodingCases } from './cases/body-encoding.js';
 import { boundaryCases } from './cases/boundary.js';
+import { htmlSmugglingCases } from './cases/html-smuggling.js';
 import { inlineEncodingCases } from './cases/inline-encodings.js';
 import { nestedCases } from './cases/nested.js';
 import { sanityCases } from './cases/sanity.js';
@@ -20,6 +21,7 @@ export const THEMES: Record<string, EvasionCase[]> = {
   'transfer-encoding': transferEncodingCases,
   'body-encoding': bodyEncodingCases,
   'inline-encodings': inlineEncodingCases,
+  'html-smuggling': htmlSmugglingCases,
   boundary: boundaryCases,
   structure: structureCases,
   nested: nestedCases,

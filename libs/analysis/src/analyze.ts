@@ -243,7 +243,7 @@ class Analyzer {
   /** Encoded blocks and base64 runs inside a text, each owned by `ownerOf` of its own range. */
   private deriveBlocks(source: ByteSource, scan: BodyScan, start: number, end: number, ownerOf: OwnerOf, depth: number): void {
     for (const block of scan.blocks) {
-      this.push({ owner: ownerOf(block.start, block.end), label: `${block.kind === 'uu' ? 'uuencoded' : block.kind === 'yenc' ? 'yEnc' : 'begin-base64'} block`, estimate: block.end - block.start, open: blockContent(source, block), depth, decoded: true });
+      this.push({ owner: ownerOf(block.start, block.end), label: block.via ?? `${block.kind === 'uu' ? 'uuencoded' : block.kind === 'yenc' ? 'yEnc' : 'begin-base64'} block`, estimate: block.end - block.start, open: blockContent(source, block), depth, decoded: true });
     }
     for (const run of scan.runs) {
       if (run.start <= start && run.end >= end) continue;

@@ -10,6 +10,7 @@ import { htmlSmugglingCases } from './cases/html-smuggling.js';
 import { inlineEncodingCases } from './cases/inline-encodings.js';
 import { nestedCases } from './cases/nested.js';
 import { sanityCases } from './cases/sanity.js';
+import { smimeCases } from './cases/smime.js';
 import { structureCases } from './cases/structure.js';
 import { transferEncodingCases } from './cases/transfer-encoding.js';
 import type { EvasionCase } from './build.js';
@@ -26,6 +27,7 @@ export const THEMES: Record<string, EvasionCase[]> = {
   structure: structureCases,
   nested: nestedCases,
   archives: archiveCases,
+  smime: smimeCases,
   sanity: sanityCases,
 };
 

@@ -29,7 +29,7 @@ export async function handleVerdict(deps: FinalizeDeps, msg: JsMsg): Promise<voi
   const stopWorking = keepWorking(msg, REASSEMBLER_HEARTBEAT_MS);
   try {
     const redelivered = msg.info.deliveryCount > 1;
-    const already = redelivered ? await deps.bus.jsm.direct.getMessage(Streams.results, { last_by_subj: Subjects.result(ref) }).catch(() => null) : null;
+    const already = redelivered ? await finishedBefore(deps, verdict) : null;
     if (!already) await finalize(deps, verdict);
     msg.ack();
   } catch (err) {
@@ -44,4 +44,11 @@ export async function handleVerdict(deps: FinalizeDeps, msg: JsMsg): Promise<voi
   } finally {
     stopWorking();
   }
+}
+
+/** A result already published (proxy mode), or the message already queued or finished (queue mode). */
+async function finishedBefore(deps: FinalizeDeps, verdict: MessageVerdict): Promise<unknown> {
+  const ref = verdict.envelope.ref;
+  if (verdict.envelope.delivery === 'queue' && deps.queue) return (await deps.queue.records.done(ref)) ?? (await deps.queue.records.load(ref));
+  return deps.bus.jsm.direct.getMessage(Streams.results, { last_by_subj: Subjects.result(ref) }).catch(() => null);
 }

@@ -6,9 +6,11 @@
 import { archiveCases } from './cases/archives.js';
 import { bodyEncodingCases } from './cases/body-encoding.js';
 import { boundaryCases } from './cases/boundary.js';
+import { htmlSmugglingCases } from './cases/html-smuggling.js';
 import { inlineEncodingCases } from './cases/inline-encodings.js';
 import { nestedCases } from './cases/nested.js';
 import { sanityCases } from './cases/sanity.js';
+import { smimeCases } from './cases/smime.js';
 import { structureCases } from './cases/structure.js';
 import { transferEncodingCases } from './cases/transfer-encoding.js';
 import type { EvasionCase } from './build.js';
@@ -20,10 +22,12 @@ export const THEMES: Record<string, EvasionCase[]> = {
   'transfer-encoding': transferEncodingCases,
   'body-encoding': bodyEncodingCases,
   'inline-encodings': inlineEncodingCases,
+  'html-smuggling': htmlSmugglingCases,
   boundary: boundaryCases,
   structure: structureCases,
   nested: nestedCases,
   archives: archiveCases,
+  smime: smimeCases,
   sanity: sanityCases,
 };
 

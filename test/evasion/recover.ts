@@ -290,6 +290,21 @@ function carveGzip(blob: Buffer): { via: string; bytes: Buffer }[] {
   return out;
 }
 
+/**
+ * What a browser gets out of markup: data: URIs (base64, tabs/newlines/blanks dropped as the URL
+ * parser and forgiving-base64 do; or percent-encoded) and base64 string literals a script could
+ * pass to atob().
+ */
+function markupFiles(text: string): Buffer[] {
+  const out: Buffer[] = [];
+  for (const m of text.matchAll(/data:[^,"'<>]*?;\s*base64\s*,([A-Za-z0-9+/=\s]+)/gi)) out.push(Buffer.from(m[1]!.replace(/\s/g, ''), 'base64'));
+  for (const m of text.matchAll(/data:[^,"'<>;]*,([^"'<>\s)]+)/gi)) {
+    out.push(Buffer.from(m[1]!.replace(/%([0-9A-Fa-f]{2})/g, (_x, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1'));
+  }
+  for (const m of text.matchAll(/(["'`])([A-Za-z0-9+/=\s]{16,})\1/g)) out.push(Buffer.from(m[2]!.replace(/\s/g, ''), 'base64'));
+  return out;
+}
+
 /** Everything the brute-force decoders and carvers get out of one blob (one step). */
 export function bruteForce(blob: Buffer): { via: string; bytes: Buffer }[] {
   const out: { via: string; bytes: Buffer }[] = [];
@@ -300,6 +315,7 @@ export function bruteForce(blob: Buffer): { via: string; bytes: Buffer }[] {
   for (const b of uuBlocks(text)) out.push({ via: 'uuencode block', bytes: b });
   for (const b of beginBase64Blocks(text)) out.push({ via: 'begin-base64 block', bytes: b });
   for (const b of yencBlocks(blob)) out.push({ via: 'yEnc block', bytes: b });
+  for (const b of markupFiles(text)) out.push({ via: 'data: URI or script string', bytes: b });
   const qp = qpDecode(text);
   if (qp) out.push({ via: 'quoted-printable (whole blob)', bytes: qp });
   if (blob.includes(LOCAL) || blob.includes(CENTRAL)) out.push(...carveZip(blob));

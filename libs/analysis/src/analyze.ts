@@ -7,6 +7,7 @@ import { blockContent, bodyContent, hashStream, materialize, sha256, shiftedBase
 import { readHeaderBlock, values } from './header-block.js';
 import { AnalysisLimitError, DEFAULT_LIMITS, type AnalysisLimits } from './limits.js';
 import { parseEntity, splitBody, type AlternateSplit, type MimeEntity, type ParseContext } from './mime-tree.js';
+import { signedDataContent } from './signed-data.js';
 
 /** What the scanner's engine port says about one distinct content; throws on a transient failure. */
 export type ScanContent = (content: { sha256: string; size: number; open(): Readable }) => Promise<PartVerdict>;
@@ -243,7 +244,7 @@ class Analyzer {
   /** Encoded blocks and base64 runs inside a text, each owned by `ownerOf` of its own range. */
   private deriveBlocks(source: ByteSource, scan: BodyScan, start: number, end: number, ownerOf: OwnerOf, depth: number): void {
     for (const block of scan.blocks) {
-      this.push({ owner: ownerOf(block.start, block.end), label: `${block.kind === 'uu' ? 'uuencoded' : block.kind === 'yenc' ? 'yEnc' : 'begin-base64'} block`, estimate: block.end - block.start, open: blockContent(source, block), depth, decoded: true });
+      this.push({ owner: ownerOf(block.start, block.end), label: block.via ?? `${block.kind === 'uu' ? 'uuencoded' : block.kind === 'yenc' ? 'yEnc' : 'begin-base64'} block`, estimate: block.end - block.start, open: blockContent(source, block), depth, decoded: true });
     }
     for (const run of scan.runs) {
       if (run.start <= start && run.end >= end) continue;
@@ -304,6 +305,11 @@ class Analyzer {
       this.push({ owner: c.owner, label: `${m.name} recovered from ${archive!.format} (${m.via})`, estimate: m.content.length, open: () => new MemorySource(m.content).stream(0, m.content.length), depth: c.depth + 1, decoded: true });
     }
     if (archive) return;
+    const signed = signedDataContent(bytes);
+    if (signed) {
+      this.push({ owner: c.owner, label: `${c.label}, content of its S/MIME signature`, estimate: signed.length, open: () => new MemorySource(signed).stream(0, signed.length), depth: c.depth + 1, decoded: true });
+      return;
+    }
     const nested = new MemorySource(bytes);
     if (await looksLikeMessage(nested)) {
       const root = await parseEntity(this.ctx(nested), 0, bytes.length, 'nested', c.depth + 1);

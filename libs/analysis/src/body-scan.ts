@@ -1,9 +1,12 @@
 import type { ByteSource } from './byte-source.js';
 import { readLines, type Line } from './line-reader.js';
+import { continuationEnd, findInlineEncodings, type InlineEncoding } from './inline-encodings.js';
 
 /** Encoded blocks a client may show as attachments even inside a text body. */
 export interface EncodedBlock {
-  kind: 'uu' | 'base64' | 'yenc';
+  kind: 'uu' | 'base64' | 'yenc' | 'percent';
+  /** Inside a line of text (a `data:` URI, a string literal) rather than a block of lines of its own. */
+  via?: InlineEncoding['via'];
   /** The whole block, `begin` line to `end` line included (not the line break after the last line). */
   start: number;
   end: number;
@@ -80,7 +83,6 @@ const B64_BEGIN = /^begin-base64[ \t]+[0-7]{1,4}([ \t]+|$)/i;
 const YENC_BEGIN = /^=ybegin[ \t]/;
 /** A run must carry at least this many base64 characters to be worth decoding. */
 const MIN_RUN_CHARS = 24;
-const MAX_BLOCKS = 256;
 
 /** One pass over body lines: what interpretations the bytes allow. */
 export async function scanBody(source: ByteSource, start: number, end: number): Promise<BodyScan> {
@@ -88,6 +90,8 @@ export async function scanBody(source: ByteSource, start: number, end: number): 
   let open: { kind: EncodedBlock['kind']; start: number; dataStart: number } | undefined;
   let run: { start: number; end: number; chars: number; lenient: boolean } | undefined;
   let padded = false;
+  /** An inline base64 data URI that reached the end of its line: markup may wrap it over the next lines. */
+  let inline: EncodedBlock | undefined;
   const closeRun = (): void => {
     if (run && run.chars >= MIN_RUN_CHARS) scan.runs.push({ start: run.start, end: run.end, ...(run.lenient ? { lenient: true } : {}) });
     run = undefined;
@@ -98,6 +102,14 @@ export async function scanBody(source: ByteSource, start: number, end: number): 
     const t = line.text;
     let n = t.length;
     while (n > 0 && (t[n - 1] === 0x20 || t[n - 1] === 0x09)) n--;
+    if (inline) {
+      const to = n ? continuationEnd(t, n) : 0;
+      if (to) {
+        inline.end = line.end;
+        inline.dataEnd = cut(line, t, to, n);
+      }
+      if (to !== n || !n) inline = undefined;
+    }
     if (!n) continue;
     const b64 = base64Line(t, n);
     // strings only for the few lines that may open or close a block, or carry an `=`
@@ -109,7 +121,7 @@ export async function scanBody(source: ByteSource, start: number, end: number): 
     if (open) {
       const done = open.kind === 'uu' ? /^end\s*$/i.test(text) : open.kind === 'base64' ? /^====/.test(text) : text.startsWith('=yend');
       if (done) {
-        if (scan.blocks.length < MAX_BLOCKS) scan.blocks.push({ kind: open.kind, start: open.start, end: line.end, dataStart: open.dataStart, dataEnd: line.start });
+        scan.blocks.push({ kind: open.kind, start: open.start, end: line.end, dataStart: open.dataStart, dataEnd: line.start });
         open = undefined;
       }
       continue;
@@ -132,11 +144,24 @@ export async function scanBody(source: ByteSource, start: number, end: number): 
       scan.otherLineBytes += n;
       closeRun();
     }
+    // a line of base64 with junk may be markup around a data: URI, so not only the other lines
+    if (b64 === 0 || b64 === 3) {
+      for (const found of findInlineEncodings(t, n)) {
+        const block: EncodedBlock = { kind: found.kind, via: found.via, start: line.start, end: line.end, dataStart: line.start + found.from, dataEnd: cut(line, t, found.to, n) };
+        scan.blocks.push(block);
+        if (found.open) inline = block;
+      }
+    }
   }
   closeRun();
   // a block without its end line still decodes in lenient clients: up to the end of the body
-  if (open && scan.blocks.length < MAX_BLOCKS) scan.blocks.push({ kind: open.kind, start: open.start, end: last ? last.end : end, dataStart: open.dataStart, dataEnd: last ? last.next : end });
+  if (open) scan.blocks.push({ kind: open.kind, start: open.start, end: last ? last.end : end, dataStart: open.dataStart, dataEnd: last ? last.next : end });
   return scan;
+}
+
+/** The end of data that reaches `to` in a line's text: past the peeked text, the line's own end. */
+function cut(line: Line, t: Buffer, to: number, n: number): number {
+  return to === n && t.length < line.end - line.start ? line.end : line.start + to;
 }
 
 /**

@@ -3,7 +3,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ByteSource } from './byte-source.js';
 import { readLines } from './line-reader.js';
-import { createLenientDecoder, LenientBase64Decoder, uudecodeLine, ydecodeLine } from './decoders.js';
+import { createLenientDecoder, LenientBase64Decoder, PercentDecoder, uudecodeLine, ydecodeLine } from './decoders.js';
 import type { EncodedBlock } from './body-scan.js';
 
 /** One content a client could get out of the message: where it comes from, and how to read it. */
@@ -39,8 +39,9 @@ export function shiftedBase64Content(source: ByteSource, start: number, end: num
   return () => source.stream(start, end).pipe(new LenientBase64Decoder('restart', skip));
 }
 
-/** An encoded block (uuencode, begin-base64, yEnc) decoded line by line. */
+/** An encoded block (uuencode, begin-base64, yEnc, an inline data: URI or string) decoded. */
 export function blockContent(source: ByteSource, block: EncodedBlock): () => Readable {
+  if (block.kind === 'percent') return () => source.stream(block.dataStart, block.dataEnd).pipe(new PercentDecoder());
   if (block.kind === 'base64') return () => source.stream(block.dataStart, block.dataEnd).pipe(new LenientBase64Decoder('restart'));
   const decodeLine = block.kind === 'uu' ? uudecodeLine : ydecodeLine;
   return () =>

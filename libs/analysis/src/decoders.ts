@@ -111,6 +111,39 @@ export class LenientQpDecoder extends Transform {
   }
 }
 
+/** `%XX` escapes of a URI (a percent-encoded data: URI); anything else is kept as it is. */
+export class PercentDecoder extends Transform {
+  private carry = Buffer.alloc(0);
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    const data = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk;
+    // an escape cut by the chunk boundary waits for the next chunk
+    const tail = data.lastIndexOf(0x25, data.length - 1);
+    const keep = tail >= 0 && tail > data.length - 3 ? data.length - tail : 0;
+    this.carry = Buffer.from(data.subarray(data.length - keep));
+    cb(null, percentDecode(data.subarray(0, data.length - keep)));
+  }
+
+  override _flush(cb: TransformCallback): void {
+    cb(null, percentDecode(this.carry));
+  }
+}
+
+function percentDecode(data: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(data.length);
+  let n = 0;
+  for (let i = 0; i < data.length; i++) {
+    const c = data[i]!;
+    const h = c === 0x25 ? HEX[data[i + 1] ?? 0]! : -1;
+    const l = h >= 0 ? HEX[data[i + 2] ?? 0]! : -1;
+    if (l >= 0) {
+      out[n++] = (h << 4) | l;
+      i += 2;
+    } else out[n++] = c;
+  }
+  return out.subarray(0, n);
+}
+
 /** A decoder for a whole body under `decoding`; uu bodies are decoded by block (blocks.ts), so identity here. */
 export function createLenientDecoder(decoding: 'identity' | 'base64' | 'base64-ignore-padding' | 'qp'): Transform {
   switch (decoding) {

@@ -7,3 +7,4 @@ export * from './zip.js';
 export * from './corpus.js';
 export * from './smtp-connection.js';
 export * from './load-messages.js';
+export * from './signed-data.js';

@@ -73,6 +73,23 @@ export const archiveCases: EvasionCase[] = [
   }),
   archiveCase('zip-prepended-junk', 'zip with 4 KiB of junk before it (offsets not adjusted)', 'a self-extractor style prefix: readers that require the archive at offset 0 fail, EOCD-relative readers (unzip, Python zipfile) adjust and extract', (p) =>
     Buffer.concat([Buffer.alloc(4096, 0x5a), zipOf(p)])),
+  archiveCase('zip-concatenated-clean-first', 'a clean zip with the payload zip appended after it', 'Concatenated ZIP (Perception Point, 2024): 7-Zip and Windows Explorer list the first archive, WinRAR and EOCD-from-the-end readers the second', (p) =>
+    Buffer.concat([buildZip([{ name: 'readme.txt', data: Buffer.from('Nothing to see here.\r\n'.repeat(20)) }]), zipOf(p)])),
+  archiveCase('zip-concatenated-payload-first', 'the payload zip with a clean zip appended after it', 'Concatenated ZIP the other way round: readers that take the last end-of-central-directory record see only the clean archive', (p) =>
+    Buffer.concat([zipOf(p), buildZip([{ name: 'readme.txt', data: Buffer.from('Nothing to see here.\r\n'.repeat(20)) }])])),
+  archiveCase('zip-duplicate-member-name', 'two members with the same name, a clean one and the payload', 'extractors overwrite (the last one wins) or ask; a scanner that keys members by name scans one of them', (p) =>
+    buildZip([{ name: p.name, data: Buffer.from('harmless first copy\r\n'.repeat(10)) }, { name: p.name, data: p.bytes }])),
+  archiveCase('gzip-truncated-trailer', 'gzip cut before its CRC and size trailer', 'gunzip extracts everything and then reports "unexpected end of file"; the data is all there', (p) => {
+    const gz = gzipSync(p.bytes);
+    return gz.subarray(0, gz.length - 8);
+  }, 'payload.gz'),
+  archiveCase('gzip-multi-member', 'gzip of a clean member followed by a member with the payload', 'RFC 1952 §2.2: a gzip file is a series of members; gunzip concatenates them, readers that stop after the first member see only clean text', (p) =>
+    Buffer.concat([gzipSync(Buffer.from('harmless text\r\n'.repeat(10))), gzipSync(p.bytes)]), 'payload.gz'),
+  archiveCase('tar-bad-checksum', 'tar whose header checksum is wrong', 'GNU tar and bsdtar still extract a member whose header checksum fails with --ignore-zeros/-i, and 7-Zip warns and extracts', (p) => {
+    const tar = tarOf(p);
+    tar.write('0000000\0 ', 148, 'latin1');
+    return tar;
+  }, 'payload.tar'),
   archiveCase('gzip-plain', 'gzip of the payload (ordinary, not damaged)', 'control: a plain gzip member; clamd unpacks gzip, so this must be detected like any attachment', (p) => gzipSync(p.bytes), 'payload.gz'),
   archiveCase('tar-plain', 'tar of the payload (ordinary, not damaged)', 'control: a plain ustar archive; clamd unpacks tar, so this must be detected like any attachment', (p) => tarOf(p), 'payload.tar'),
 ];

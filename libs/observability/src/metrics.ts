@@ -11,7 +11,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 export type Protocol = 'smtp' | 'pop3';
 export type Direction = 'inbound' | 'outbound';
 /** How a message left the gateway: upstream accepted it, the client got a 4xx/-ERR [SYS/TEMP], or a 5xx/-ERR. */
-export type MessageOutcome = 'delivered' | 'tempfail' | 'refused';
+export type MessageOutcome = 'delivered' | 'queued' | 'tempfail' | 'refused';
 export type VerdictKind = 'clean' | 'infected' | 'unscannable' | 'error';
 /** Why an attachment was replaced by a notice: a signature, or the unscannable reason with policy `remove`. */
 export type RemovalReason = 'infected' | 'encrypted' | 'corrupt' | 'limits';
@@ -62,7 +62,7 @@ export function createMetrics(registry: Registry) {
   const metrics = {
     messages: new Counter({
       name: 'mailwarden_messages_total',
-      help: 'Messages handled by a gateway, by protocol, direction and outcome (delivered|tempfail|refused).',
+      help: 'Messages handled by a gateway, by protocol, direction and outcome (delivered|queued|tempfail|refused; queued = accepted in queue mode).',
       labelNames: ['protocol', 'direction', 'outcome'] as const,
       registers,
     }),

@@ -1,4 +1,5 @@
 import type { KV, Kvm } from '@nats-io/kv';
+import { DELIVERY_RECORD_TTL_MS } from './topology.js';
 import { Buckets, DeliveryKeys, DeliveryRecord, DeliveryState, decode, type DeliveryJob } from '@mailwarden/contracts';
 
 /** A state as read, with the revision a compare-and-set update needs. */
@@ -24,8 +25,9 @@ const KEPT_ATTEMPTS = 20;
 export class DeliveryRecords {
   private constructor(private readonly kv: KV) {}
 
+  /** The bucket made by mailwarden-init; `create` with the same settings only reads its info (and learns it allows direct gets). */
   static async open(kvm: Kvm): Promise<DeliveryRecords> {
-    return new DeliveryRecords(await kvm.open(Buckets.delivery));
+    return new DeliveryRecords(await kvm.create(Buckets.delivery, { history: 1, ttl: DELIVERY_RECORD_TTL_MS }));
   }
 
   static initialState(job: DeliveryJob): DeliveryState {

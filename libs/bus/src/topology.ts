@@ -31,10 +31,10 @@ export const SCANNER_MAX_DELIVER = 4;
  * Queue mode: a delivery whose deliverer went silent is handed to another after this; the
  * deliverer says `working()` every DELIVERER_HEARTBEAT_MS and holds the message's lease in
  * `mw-delivery` as long (a retry-now copy of the job waits for it), so a killed deliverer's
- * message is taken up again within about a minute.
+ * message is taken up again within about 20 s.
  */
-export const DELIVERER_ACK_WAIT_MS = 45_000;
-export const DELIVERER_HEARTBEAT_MS = 7_500;
+export const DELIVERER_ACK_WAIT_MS = 20_000;
+export const DELIVERER_HEARTBEAT_MS = 4_000;
 /** How long the records of `mw-delivery` live after their last write (done records: no repeat within it). */
 export const DELIVERY_RECORD_TTL_MS = 30 * 24 * 3600 * 1000;
 

@@ -34,6 +34,12 @@ export async function handleVerdict(deps: FinalizeDeps, msg: JsMsg): Promise<voi
     msg.ack();
   } catch (err) {
     // The gateway's deadline turns the message into a 451, so the sender retries and nothing is lost.
+    // Queue mode: the sender has its 250, so the verdict is never dropped; it waits longer and longer instead.
+    if (verdict.envelope.delivery === 'queue') {
+      deps.log.warn({ event: 'verdict.retry', ref, attempt, err: (err as Error).message }, 'finalising a queued message failed, will retry');
+      msg.nak(Math.min(60_000, attempt * 1000));
+      return;
+    }
     if (msg.info.deliveryCount >= MAX_VERDICT_ATTEMPTS) {
       deps.log.error({ event: 'verdict.dropped', ref, attempts: msg.info.deliveryCount, err: (err as Error).message }, 'verdict dropped after repeated failures');
       msg.term();

@@ -24,6 +24,8 @@ export const DeliveryJob = Type.Object({
   keys: Type.Array(Type.String()),
   /** When the gateway answered 250: the lifetime (QUEUE_LIFETIME_MS) runs from here. */
   receivedAt: Type.String(),
+  /** A copy published by retry-now: only the copy the state names is live, any other is dropped. */
+  copy: Type.Optional(Type.String()),
 });
 export type DeliveryJob = Static<typeof DeliveryJob>;
 
@@ -56,6 +58,8 @@ export const DeliveryState = Type.Object({
   nextAttemptAt: Type.Optional(Type.String()),
   /** A deliverer is working on it until this time (ms since the epoch); another one waits. */
   leaseUntil: Type.Optional(Type.Integer()),
+  /** The live copy of the job (retry-now); absent = the original one. */
+  copy: Type.Optional(Type.String()),
 });
 export type DeliveryState = Static<typeof DeliveryState>;
 

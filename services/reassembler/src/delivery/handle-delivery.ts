@@ -54,6 +54,12 @@ export async function handleDelivery(deps: DeliveryDeps, msg: JsMsg): Promise<vo
       current = await records.load(ref);
       if (!current) throw new Error('delivery state missing after create');
     }
+    if ((current.state.copy ?? '') !== (job.copy ?? '')) {
+      // Retry-now published a newer copy (it waited out its own backoff): this one is stale.
+      log.info({ event: 'delivery.stale_copy', ref }, 'superseded copy of a delivery job dropped');
+      await msg.ackAck();
+      return;
+    }
     const now = Date.now();
     if (current.state.leaseUntil && current.state.leaseUntil > now) {
       // Another deliverer is on it (or was, and crashed: its lease runs out with the ack wait).

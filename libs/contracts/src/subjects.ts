@@ -10,6 +10,8 @@ export const Streams = {
 
 export const Subjects = {
   job: (ref: string) => `mw.job.${ref}`,
+  /** Queue mode: a message whose scan failed, scanned again (same stream and scanners; only the reassembler publishes here). */
+  rescan: (ref: string) => `mw.job.rescan.${ref}`,
   verdict: (ref: string) => `mw.verdict.${ref}`,
   result: (ref: string) => `mw.result.${ref}`,
   event: (kind: string) => `mw.event.${kind}`,

@@ -33,7 +33,7 @@ export async function handOff(deps: HandOffDeps, verdict: MessageVerdict, result
   const expired = Date.now() - Date.parse(env.receivedAt) >= deps.lifetimeMs;
   if (result.outcome === 'tempfail' && !expired) {
     // A new job under a new msgID (the first one's is within the duplicate window): the scanners try again.
-    await deps.bus.js.publish(Subjects.job(env.ref), JSON.stringify(env), { msgID: `job-${env.ref}-rescan-${verdict.scannedAt}` });
+    await deps.bus.js.publish(Subjects.rescan(env.ref), JSON.stringify(env), { msgID: `job-${env.ref}-rescan-${verdict.scannedAt}` });
     deps.log.warn({ event: 'queue.rescan', ref: env.ref, err: result.error }, 'scan failed, message scanned again');
     return;
   }

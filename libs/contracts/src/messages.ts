@@ -29,6 +29,11 @@ export const Envelope = Type.Object({
    * hands the finished message to the delivery queue instead of a waiting gateway. Absent: proxy mode.
    */
   delivery: Type.Optional(Type.Literal('queue')),
+  /**
+   * Queue mode with scanning off for this protocol and direction (policy): the message still goes
+   * through the queue, but the scanner passes it on unanalysed. Absent = scan.
+   */
+  scan: Type.Optional(Type.Literal(false)),
 });
 export type Envelope = Static<typeof Envelope>;
 

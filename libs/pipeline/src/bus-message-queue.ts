@@ -50,6 +50,7 @@ export class BusMessageQueue implements MessageQueue {
         rawSize: stored.size,
         rawSha256: counter.digest(),
         delivery: 'queue',
+        ...(req.scan === false ? { scan: false as const } : {}),
       };
       await deadline.race(bus.js.publish(Subjects.job(ref), JSON.stringify(envelope), { msgID: `job-${ref}` }));
       published = true;

@@ -248,9 +248,8 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
 
   async function relayData(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
     const leg = legs.get(session.id);
-    const policy = opts.policy();
-    const scanning = policy.antivirus.enabled && (opts.direction === 'inbound' ? policy.antivirus.smtp : policy.antivirus.smtpOutbound);
     const req = scanRequest(session);
+    const scanning = req.scan;
     // Bare CR/LF become CRLF (never forwarded raw: SMTP smuggling); a NUL refuses the message.
     const { body, guard, limited, refusals } = guardedBody(stream);
     const storing = scanning ? opts.scanner.scan(req, body) : opts.scanner.store(req, body);
@@ -303,11 +302,13 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
   }
 
   function scanRequest(session: SMTPServerSession) {
+    const policy = opts.policy();
     return {
       protocol: 'smtp' as const,
       direction: opts.direction,
       mailFrom: session.envelope.mailFrom ? (session.envelope.mailFrom as SMTPServerAddress).address : '',
       rcptTo: session.envelope.rcptTo.map((r) => r.address),
+      scan: policy.antivirus.enabled && (opts.direction === 'inbound' ? policy.antivirus.smtp : policy.antivirus.smtpOutbound),
     };
   }
 

@@ -7,6 +7,7 @@ import { newRef } from './ref.js';
 import { HashCounter } from './hash-counter.js';
 import { TempFailError } from './errors.js';
 import { Deadline } from './deadline.js';
+import { envelopeFor } from './envelope.js';
 import type { ScanRequest } from './message-scanner.js';
 import type { MessageQueue, QueuedMessage } from './message-queue.js';
 
@@ -40,15 +41,7 @@ export class BusMessageQueue implements MessageQueue {
       raw.once('close', () => !raw.readableEnded && counter.destroy(new Error('message cut before its end')));
       const stored = await deadline.race(store.put(rawKey, raw.pipe(counter), { signal: deadline.signal }));
       const envelope: Envelope = {
-        ref,
-        protocol: req.protocol,
-        direction: req.direction,
-        receivedAt: new Date().toISOString(),
-        mailFrom: req.mailFrom,
-        rcptTo: req.rcptTo,
-        rawKey,
-        rawSize: stored.size,
-        rawSha256: counter.digest(),
+        ...envelopeFor(ref, req, { key: rawKey, size: stored.size, sha256: counter.digest() }),
         delivery: 'queue',
         ...(req.scan === false ? { scan: false as const } : {}),
       };

@@ -4,24 +4,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
-import { chromium } from 'playwright-core';
 import { DeliveryRecords } from '@mailwarden/bus';
 import type { ObjectStore } from '@mailwarden/storage';
 import { DeliveryQueue, buildApp } from '../src/index.js';
 import { TOKEN, build, fixedEngine } from './harness.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = fileURLToPath(new URL('../../../../test-artifacts/', import.meta.url));
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+import { ARTIFACTS, signedInPage } from './browser.js';
 
 test('admin UI in real Chromium: the Queue tab shows the queue and a message\'s attempts, retries and deletes', { timeout: 120_000 }, async (t) => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium (scripts/bootstrap.mjs installs it)`);
-  await mkdir(ARTIFACTS, { recursive: true });
   const h = await build(t);
   const records = await DeliveryRecords.open(h.bus.kvm);
   const removed: string[][] = [];
@@ -39,18 +30,7 @@ test('admin UI in real Chromium: the Queue tab shows the queue and a message\'s 
     nextAttemptAt: new Date(Date.now() + 600_000).toISOString(),
   });
 
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
-  t.after(() => browser.close());
-  const page = await (await browser.newContext({ viewport: { width: 1280, height: 860 } })).newPage();
-  page.setDefaultTimeout(10_000);
-  const consoleErrors: string[] = [];
-  page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
-  page.on('pageerror', (e) => consoleErrors.push(e.message));
-
-  await page.goto(base);
-  await page.getByLabel('Admin token').fill(TOKEN);
-  await page.keyboard.press('Enter');
-  await page.getByRole('tab', { name: 'Antivirus engine', selected: true }).waitFor();
+  const { page, consoleErrors } = await signedInPage(t, base);
 
   await page.getByRole('tab', { name: 'Queue' }).click();
   await page.getByRole('tab', { name: 'Queue', selected: true }).waitFor();

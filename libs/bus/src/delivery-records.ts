@@ -70,6 +70,11 @@ export class DeliveryRecords {
     await this.kv.delete(DeliveryKeys.queued(record.ref));
   }
 
+  /** Removes a queue entry left behind by a crash between the record and its removal. */
+  async forget(ref: string): Promise<void> {
+    if (await this.load(ref)) await this.kv.delete(DeliveryKeys.queued(ref));
+  }
+
   /** Every queued message (the `q.*` keys). */
   async queued(): Promise<DeliveryState[]> {
     const keys: string[] = [];

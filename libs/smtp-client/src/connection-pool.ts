@@ -32,12 +32,19 @@ export class SmtpConnectionPool {
     return `${this.opts.host}:${this.opts.port}`;
   }
 
-  /** An idle session that is still alive, else a new one (greeting, EHLO, STARTTLS when offered). */
+  /**
+   * An idle session that still answers (an RSET, as Postfix checks a cached connection: upstream
+   * may have closed it meanwhile, and a message must not be the first to find out), else a new
+   * one (greeting, EHLO, STARTTLS when offered).
+   */
   async acquire(): Promise<UpstreamSmtpClient> {
     while (this.idle.length) {
       const { client, timer } = this.idle.pop()!;
       clearTimeout(timer);
-      if (client.alive) return client;
+      if (!client.alive) continue;
+      const reset = await client.command('RSET').catch(() => undefined);
+      if (reset?.code === 250) return client;
+      client.close();
     }
     const { client } = await UpstreamSmtpClient.connect(this.opts);
     try {

@@ -52,9 +52,14 @@ export async function handleVerdict(deps: FinalizeDeps, msg: JsMsg): Promise<voi
   }
 }
 
-/** A result already published (proxy mode), or the message already queued or finished (queue mode). */
+/**
+ * A result already published (proxy mode), or the message already finished (queue mode). A queued
+ * state alone does not count: the crash may have come between it and the delivery job, so the
+ * hand-off is done again (the job's msgID, and the deliverer's lease and records, make a second
+ * copy harmless).
+ */
 async function finishedBefore(deps: FinalizeDeps, verdict: MessageVerdict): Promise<unknown> {
   const ref = verdict.envelope.ref;
-  if (verdict.envelope.delivery === 'queue' && deps.queue) return (await deps.queue.records.done(ref)) ?? (await deps.queue.records.load(ref));
+  if (verdict.envelope.delivery === 'queue' && deps.queue) return deps.queue.records.done(ref);
   return deps.bus.jsm.direct.getMessage(Streams.results, { last_by_subj: Subjects.result(ref) }).catch(() => null);
 }

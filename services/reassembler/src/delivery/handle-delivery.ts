@@ -45,6 +45,7 @@ export async function handleDelivery(deps: DeliveryDeps, msg: JsMsg): Promise<vo
   try {
     if (await records.done(ref)) {
       log.info({ event: 'delivery.already_done', ref }, 'delivery job for a finished message dropped');
+      await records.forget(ref);
       await msg.ackAck();
       return;
     }

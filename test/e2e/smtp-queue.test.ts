@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { startDevMailbox, type DevMailbox } from '@mailwarden/dev-mailbox';
 import { freePort } from '@mailwarden/local-stack';
 import { DeliveryError, deliverMessage } from '@mailwarden/smtp-client';
+import { DeliveryRecords } from '@mailwarden/bus';
 import { EICAR, composeMessage, sendWithSmtplib, waitFor } from '@mailwarden/testkit';
 import { startGatewayStack, type GatewayStack } from '../support/gateway-stack.js';
 import { delivered, uniqueUser, waitForDelivery } from '../support/mailbox.js';
@@ -127,6 +128,7 @@ describe('queue mode', { concurrency: false }, () => {
     const server = { ...gw.smtp, connectTimeoutMs: 10_000, commandTimeoutMs: 60_000 };
     let next = 0;
     let accepted = 0;
+    const refs = new Map<string, string>();
     const sender = async () => {
       while (next < total) {
         const id = ids[next++]!;
@@ -134,7 +136,8 @@ describe('queue mode', { concurrency: false }, () => {
         // Like an MTA: a 4xx or a lost connection is retried.
         for (let attempt = 0; ; attempt++) {
           try {
-            await deliverMessage(server, { from: 'load@example.org', to: [`${user}@example.test`], message: Readable.from([message]), helloName: 'load.example.org' });
+            const report = await deliverMessage(server, { from: 'load@example.org', to: [`${user}@example.test`], message: Readable.from([message]), helloName: 'load.example.org' });
+            refs.set(id, refOf(report.reply)!);
             accepted++;
             break;
           } catch (err) {
@@ -160,7 +163,6 @@ describe('queue mode', { concurrency: false }, () => {
     gw.services.reassembler!.push(await gw.stack.startService('reassembler'));
     await sending;
     assert.equal(accepted, total);
-    await waitForDelivery(mailRoot, user, total).catch(() => undefined);
     await waitFor(async () => ((await delivered(mailRoot, user)).length >= total ? true : undefined), `${total} deliveries`, 120_000, 200);
     // Give a duplicate the time to show up (a redelivery after the ack wait would come within it).
     await new Promise((r) => setTimeout(r, 3000));
@@ -170,7 +172,18 @@ describe('queue mode', { concurrency: false }, () => {
       seen.set(id, (seen.get(id) ?? 0) + 1);
     }
     const missing = ids.filter((id) => !seen.has(id));
-    const duplicated = [...seen].filter(([, n]) => n > 1).map(([id]) => id);
-    assert.deepEqual({ missing, duplicated }, { missing: [], duplicated: [] });
+    // The one case SMTP cannot close (RFC 5321 6.1): a deliverer killed after DATA began and before
+    // upstream's reply was recorded. The state says so (`interrupted`); any other copy is a bug.
+    const records = await DeliveryRecords.open(gw.bus.kvm);
+    const unexplained: string[] = [];
+    let inherent = 0;
+    for (const [id, n] of seen) {
+      if (n === 1) continue;
+      const record = await records.done(refs.get(id) ?? '');
+      if (record?.interrupted && n <= 1 + record.interrupted) inherent++;
+      else unexplained.push(id);
+    }
+    if (inherent) console.log(`${inherent} message(s) delivered again after a deliverer was killed between DATA and recording upstream's reply (RFC 5321 6.1)`);
+    assert.deepEqual({ missing, duplicated: unexplained }, { missing: [], duplicated: [] });
   });
 });

@@ -60,6 +60,13 @@ export const DeliveryState = Type.Object({
   leaseUntil: Type.Optional(Type.Integer()),
   /** The live copy of the job (retry-now); absent = the original one. */
   copy: Type.Optional(Type.String()),
+  /**
+   * Written just before DATA and cleared with the attempt's outcome: found by the next deliverer,
+   * it means the last one died while upstream may have taken the message (RFC 5321 6.1).
+   */
+  sending: Type.Optional(Type.Object({ attempt: Type.Integer(), at: Type.String() })),
+  /** Attempts cut off that way: each a possible duplicate (the one case SMTP cannot close). */
+  interrupted: Type.Optional(Type.Integer({ minimum: 0 })),
 });
 export type DeliveryState = Static<typeof DeliveryState>;
 
@@ -73,5 +80,7 @@ export const DeliveryRecord = Type.Object({
   attemptCount: Type.Integer({ minimum: 0 }),
   /** Reference of the DSN sent to the sender, if any. */
   dsnRef: Type.Optional(Type.String()),
+  /** Attempts cut off between DATA and the record of upstream's reply: possible duplicates. */
+  interrupted: Type.Optional(Type.Integer({ minimum: 0 })),
 });
 export type DeliveryRecord = Static<typeof DeliveryRecord>;

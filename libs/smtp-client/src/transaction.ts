@@ -25,7 +25,13 @@ const text = (r: SmtpReply) => `${r.code} ${replyText(r)}`.trim();
  * connection failure or a deadline throws (UpstreamError) and leaves the session unusable.
  * After it the session is ready for the next transaction (RSET sent when nothing was sent).
  */
-export async function sendTransaction(client: UpstreamSmtpClient, envelope: Envelope, message: Readable): Promise<TransactionReport> {
+export async function sendTransaction(
+  client: UpstreamSmtpClient,
+  envelope: Envelope,
+  message: Readable,
+  /** Runs once a recipient is accepted, before DATA (a queue records that upstream may get the message); a rejection aborts. */
+  beforeData?: () => Promise<void>,
+): Promise<TransactionReport> {
   try {
     const mail = await client.command(`MAIL FROM:<${envelope.from}>`);
     if (mail.code >= 400) {
@@ -42,6 +48,14 @@ export async function sendTransaction(client: UpstreamSmtpClient, envelope: Enve
     if (!accepted.length) {
       await client.command('RSET');
       return { outcomes: refused };
+    }
+    if (beforeData) {
+      try {
+        await beforeData();
+      } catch (err) {
+        await client.command('RSET').catch(() => undefined);
+        throw err;
+      }
     }
     const final = await client.data(message);
     return { final, outcomes: [...accepted.map((recipient) => ({ recipient, code: final.code, reply: text(final) })), ...refused] };

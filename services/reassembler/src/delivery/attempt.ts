@@ -7,7 +7,7 @@ import { sendTransaction, type SmtpConnectionPool } from '@mailwarden/smtp-clien
  * A connection failure or a deadline is an outcome too (code 0: deferred), never an exception,
  * so the caller always has something to record.
  */
-export async function attemptDelivery(pool: SmtpConnectionPool, store: ObjectStore, job: DeliveryJob, recipients: string[]): Promise<RecipientOutcome[]> {
+export async function attemptDelivery(pool: SmtpConnectionPool, store: ObjectStore, job: DeliveryJob, recipients: string[], beforeData?: () => Promise<void>): Promise<RecipientOutcome[]> {
   let client;
   try {
     client = await pool.acquire();
@@ -16,7 +16,7 @@ export async function attemptDelivery(pool: SmtpConnectionPool, store: ObjectSto
   }
   try {
     const message = await store.get(job.key);
-    const report = await sendTransaction(client, { from: job.mailFrom, to: recipients }, message);
+    const report = await sendTransaction(client, { from: job.mailFrom, to: recipients }, message, beforeData);
     pool.release(client, true);
     return report.outcomes;
   } catch (err) {

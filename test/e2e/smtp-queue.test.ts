@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { startDevMailbox, type DevMailbox } from '@mailwarden/dev-mailbox';
-import { freePort } from '@mailwarden/local-stack';
+import { freePort, type RunningService } from '@mailwarden/local-stack';
 import { DeliveryError, deliverMessage } from '@mailwarden/smtp-client';
 import { DeliveryRecords } from '@mailwarden/bus';
 import { EICAR, composeMessage, sendWithSmtplib, waitFor } from '@mailwarden/testkit';
@@ -149,18 +149,21 @@ describe('queue mode', { concurrency: false }, () => {
       }
     };
     const sending = Promise.all(Array.from({ length: 6 }, sender));
-    // Once deliveries are flowing, kill (-9) a delivery worker (reassembler) and the scanner, and restart them.
-    await waitFor(async () => (await delivered(mailRoot, user)).length >= 40 || undefined, 'deliveries under way', 60_000, 20);
-    const victim = gw.services.reassembler!.shift()!;
-    await victim.kill();
-    gw.services.reassembler!.push(await gw.stack.startService('reassembler'));
-    await waitFor(async () => (await delivered(mailRoot, user)).length >= 120 || undefined, 'more deliveries', 90_000, 20);
+    // Kill (-9) a delivery worker (reassembler) while it holds messages mid-delivery (their lease
+    // names it), then the scanner and the other worker the same way, restarting each.
+    const records = await DeliveryRecords.open(gw.bus.kvm);
+    const killWhileDelivering = async (victim: RunningService) => {
+      await waitFor(async () => (await records.queued()).some((q) => q.leaseBy?.endsWith(`/${victim.pid}`) && (q.leaseUntil ?? 0) > Date.now()) || undefined, `reassembler ${victim.pid} delivering`, 90_000, 5);
+      await victim.kill();
+      return gw.stack.startService('reassembler');
+    };
+    await waitFor(async () => (await delivered(mailRoot, user)).length >= 20 || undefined, 'deliveries under way', 60_000, 20);
+    gw.services.reassembler!.push(await killWhileDelivering(gw.services.reassembler!.shift()!));
+    await waitFor(async () => (await delivered(mailRoot, user)).length >= 100 || undefined, 'more deliveries', 90_000, 20);
     const scanner = gw.services.scanner!.shift()!;
     await scanner.kill();
     gw.services.scanner!.push(await gw.stack.startService('scanner'));
-    const victim2 = gw.services.reassembler!.shift()!;
-    await victim2.kill();
-    gw.services.reassembler!.push(await gw.stack.startService('reassembler'));
+    gw.services.reassembler!.push(await killWhileDelivering(gw.services.reassembler!.shift()!));
     await sending;
     assert.equal(accepted, total);
     await waitFor(async () => ((await delivered(mailRoot, user)).length >= total ? true : undefined), `${total} deliveries`, 120_000, 200);
@@ -174,7 +177,6 @@ describe('queue mode', { concurrency: false }, () => {
     const missing = ids.filter((id) => !seen.has(id));
     // The one case SMTP cannot close (RFC 5321 6.1): a deliverer killed after DATA began and before
     // upstream's reply was recorded. The state says so (`interrupted`); any other copy is a bug.
-    const records = await DeliveryRecords.open(gw.bus.kvm);
     const unexplained: string[] = [];
     let inherent = 0;
     for (const [id, n] of seen) {

@@ -58,6 +58,8 @@ export const DeliveryState = Type.Object({
   nextAttemptAt: Type.Optional(Type.String()),
   /** A deliverer is working on it until this time (ms since the epoch); another one waits. */
   leaseUntil: Type.Optional(Type.Integer()),
+  /** Which deliverer holds the lease (`host/pid`), for operators. */
+  leaseBy: Type.Optional(Type.String()),
   /** The live copy of the job (retry-now); absent = the original one. */
   copy: Type.Optional(Type.String()),
   /**

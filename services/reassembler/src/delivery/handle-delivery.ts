@@ -127,7 +127,7 @@ async function settle(deps: DeliveryDeps, msg: JsMsg, job: DeliveryJob, lease: L
     for (const o of deferred.splice(0)) failedNow.push({ recipient: o.recipient, code: 0, reply: `4.4.7 delivery time expired; last: ${o.reply}` });
     log.warn({ event: 'delivery.expired', ref: job.ref, recipients: failedNow.map((f) => f.recipient) }, 'delivery lifetime exceeded');
   }
-  const { sending: _done, leaseUntil: _lease, nextAttemptAt: _next, ...rest } = prior;
+  const { sending: _done, leaseUntil: _lease, leaseBy: _by, nextAttemptAt: _next, ...rest } = prior;
   const state: DeliveryState = {
     ...rest,
     delivered,

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { DELIVERER_ACK_WAIT_MS, type DeliveryRecords, type VersionedState } from '@mailwarden/bus';
 import type { DeliveryState } from '@mailwarden/contracts';
 
@@ -18,7 +19,7 @@ export class Lease {
 
   /** Takes the lease (compare-and-set on what was read); fails when another deliverer got there first. */
   static async take(records: DeliveryRecords, read: VersionedState): Promise<Lease> {
-    const state = { ...read.state, leaseUntil: Date.now() + DELIVERER_ACK_WAIT_MS };
+    const state = { ...read.state, leaseUntil: Date.now() + DELIVERER_ACK_WAIT_MS, leaseBy: `${hostname()}/${process.pid}` };
     return new Lease(records, state, await records.update(state, read.revision));
   }
 

@@ -25,6 +25,8 @@ export interface QueuedMessage {
   nextAttemptAt?: string;
   lastAttemptAt?: string;
   lastError?: string;
+  deliveringBy?: string;
+  interrupted?: number;
 }
 
 export interface UpstreamSummary {
@@ -73,6 +75,8 @@ function view(s: DeliveryState): QueuedMessage {
     ...(s.nextAttemptAt ? { nextAttemptAt: s.nextAttemptAt } : {}),
     ...(last ? { lastAttemptAt: last.at } : {}),
     ...(err ? { lastError: err } : {}),
+    ...(s.leaseBy && (s.leaseUntil ?? 0) > Date.now() ? { deliveringBy: s.leaseBy } : {}),
+    ...(s.interrupted ? { interrupted: s.interrupted } : {}),
   };
 }
 

@@ -173,6 +173,8 @@ export const QueuedMessageBody = Type.Object({
   nextAttemptAt: Type.Optional(Type.String()),
   lastAttemptAt: Type.Optional(Type.String()),
   lastError: Type.Optional(Type.String()),
+  deliveringBy: Type.Optional(Type.String({ description: 'the deliverer (host/pid) working on it now' })),
+  interrupted: Type.Optional(Type.Integer({ description: 'attempts cut off between DATA and the record of upstream\'s reply: possible duplicates' })),
 });
 
 export const QueueSummaryBody = Type.Object({
@@ -204,6 +206,7 @@ export const QueueEntryBody = Type.Object({
       failed: Type.Array(Outcome),
       attemptCount: Type.Integer(),
       dsnRef: Type.Optional(Type.String()),
+      interrupted: Type.Optional(Type.Integer({ description: 'attempts cut off between DATA and the record of upstream\'s reply: possible duplicates' })),
     }),
   ),
 });

@@ -166,15 +166,24 @@ describe('queue mode', { concurrency: false }, () => {
     gw.services.reassembler!.push(await killWhileDelivering(gw.services.reassembler!.shift()!));
     await sending;
     assert.equal(accepted, total);
-    await waitFor(async () => ((await delivered(mailRoot, user)).length >= total ? true : undefined), `${total} deliveries`, 120_000, 200);
+    // Every id once: counting files would let a duplicate hide a message still on its way.
+    const tally = async () => {
+      const seen = new Map<string, number>();
+      for (const m of await delivered(mailRoot, user)) {
+        const id = /^X-Test-Id: (\S+)/m.exec(m.toString('latin1'))?.[1] ?? '?';
+        seen.set(id, (seen.get(id) ?? 0) + 1);
+      }
+      return seen;
+    };
+    await waitFor(async () => ((await tally()).size >= total ? true : undefined), `${total} distinct deliveries`, 120_000, 200).catch(() => undefined);
     // Give a duplicate the time to show up (a redelivery after the ack wait would come within it).
     await new Promise((r) => setTimeout(r, 3000));
-    const seen = new Map<string, number>();
-    for (const m of await delivered(mailRoot, user)) {
-      const id = /^X-Test-Id: (\S+)/m.exec(m.toString('latin1'))?.[1] ?? '?';
-      seen.set(id, (seen.get(id) ?? 0) + 1);
-    }
+    const seen = await tally();
     const missing = ids.filter((id) => !seen.has(id));
+    for (const id of missing) {
+      const ref = refs.get(id) ?? '';
+      console.log(`missing ${id} (ref ${ref}): queued ${JSON.stringify((await records.load(ref))?.state)}, done ${JSON.stringify(await records.done(ref))}`);
+    }
     // The one case SMTP cannot close (RFC 5321 6.1): a deliverer killed after DATA began and before
     // upstream's reply was recorded. The state says so (`interrupted`); any other copy is a bug.
     const unexplained: string[] = [];

@@ -31,7 +31,7 @@ export class DeliveryRecords {
   }
 
   static initialState(job: DeliveryJob): DeliveryState {
-    return { job, delivered: [], failed: [], attempts: [], attemptCount: 0 };
+    return { job, delivered: [], failed: [], attempts: [], attemptCount: 0, ...(job.copy ? { copy: job.copy } : {}) };
   }
 
   async load(ref: string): Promise<VersionedState | undefined> {

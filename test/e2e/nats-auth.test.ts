@@ -69,7 +69,7 @@ describe('NATS users and permissions (deploy/nats/auth.conf)', () => {
   });
 
   it('mailwarden-init made the streams, consumers and buckets, and seeded the policy', async () => {
-    for (const s of [Streams.jobs, Streams.verdicts, Streams.results, Streams.events, kvStream(Buckets.policy), kvStream(Buckets.scanCache)]) {
+    for (const s of [Streams.jobs, Streams.verdicts, Streams.results, Streams.events, Streams.delivery, kvStream(Buckets.policy), kvStream(Buckets.scanCache), kvStream(Buckets.delivery)]) {
       assert.ok(await admin.jsm.streams.info(s), s);
     }
     const policy = await (await admin.kvm.open(Buckets.policy)).get(POLICY_KEY);
@@ -135,6 +135,28 @@ describe('NATS users and permissions (deploy/nats/auth.conf)', () => {
     assert.equal(await jsPublish(reassembler, Subjects.event('scanned'), '{}'), undefined);
     assert.ok(await jsPublish(reassembler, Subjects.event('tls-unscanned')));
     assert.ok(await jsPublish(reassembler, Subjects.job('x')));
+  });
+
+  it('queue mode: only the reassembler queues deliveries and rescans; only it and the config service touch the delivery records', async () => {
+    const reassembler = await as('reassembler');
+    assert.equal(await jsPublish(reassembler, Subjects.delivery('okaaaaaaaa'), '{}'), undefined, 'the reassembler queues a delivery');
+    assert.equal(await jsPublish(reassembler, Subjects.rescan('okaaaaaaaa'), '{}'), undefined, 'the reassembler asks for a rescan');
+    assert.ok(await jsPublish(reassembler, Subjects.job('x')), 'but publishes no ordinary job');
+    await assert.doesNotReject((await new Kvm(reassembler.js).create(Buckets.delivery, { history: 1, ttl: 30 * 24 * 3600 * 1000 })).put('done.okaaaaaaaa', '{}'));
+    const delivery = await count(Streams.delivery);
+    for (const user of ['scanner', 'smtp-gateway', 'pop3-gateway'] as const) {
+      const bus = await as(user);
+      assert.ok(await jsPublish(bus, Subjects.delivery('x'), '{}'), `${user}: queueing a delivery is refused`);
+      await corePublish(bus, `$KV.${Buckets.delivery}.done.forged`, '{}');
+      await assert.rejects(bus.js.consumers.get(Streams.delivery, 'deliverers').then((c) => c.next({ expires: 1000 })), `${user}: pulling deliveries is refused`);
+    }
+    assert.ok(await jsPublish(await as('scanner'), Subjects.rescan('x'), '{}'), 'the scanner cannot ask for a rescan');
+    assert.equal(await (await admin.kvm.open(Buckets.delivery)).get('done.forged'), null, 'no forged done record');
+    assert.equal(await count(Streams.delivery), delivery);
+    // The config service: retry-now (a delivery job) and delete (the records).
+    const config = await as('config');
+    assert.equal(await jsPublish(config, Subjects.delivery('okbbbbbbbb'), '{}'), undefined);
+    assert.ok(await jsPublish(config, Subjects.job('x')), 'config publishes no job');
   });
 
   it('only the config service (and init) may write the policy; every service reads it', async () => {

@@ -4,3 +4,4 @@ export * from './policy-store.js';
 export * from './policy-watcher.js';
 export * from './work-loop.js';
 export * from './activity.js';
+export * from './delivery-records.js';

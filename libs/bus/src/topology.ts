@@ -12,6 +12,9 @@ const STREAMS: (Partial<StreamConfig> & { name: string })[] = [
   { name: Streams.verdicts, subjects: ['mw.verdict.>'], retention: RetentionPolicy.Workqueue, max_age: ns(DAY), duplicate_window: ns(120) },
   { name: Streams.results, subjects: ['mw.result.>'], retention: RetentionPolicy.Limits, max_age: ns(3600), allow_direct: true, duplicate_window: ns(120) },
   { name: Streams.events, subjects: ['mw.event.>'], retention: RetentionPolicy.Limits, max_age: ns(30 * DAY), max_msgs: 100_000 },
+  // Queue mode: a delivery job stays until it is acked (every recipient delivered or bounced); no
+  // age limit, the deliverer enforces QUEUE_LIFETIME_MS itself and bounces (a silent expiry would lose mail).
+  { name: Streams.delivery, subjects: ['mw.delivery.>'], retention: RetentionPolicy.Workqueue, duplicate_window: ns(120) },
 ];
 
 /**
@@ -24,6 +27,16 @@ export const SCANNER_HEARTBEAT_MS = 5_000;
 export const REASSEMBLER_ACK_WAIT_MS = 10_000;
 export const REASSEMBLER_HEARTBEAT_MS = 2_500;
 export const SCANNER_MAX_DELIVER = 4;
+/**
+ * Queue mode: a delivery whose deliverer went silent is handed to another after this; the
+ * deliverer says `working()` every DELIVERER_HEARTBEAT_MS and holds the message's lease in
+ * `mw-delivery` as long (a retry-now copy of the job waits for it), so a killed deliverer's
+ * message is taken up again within about 20 s.
+ */
+export const DELIVERER_ACK_WAIT_MS = 20_000;
+export const DELIVERER_HEARTBEAT_MS = 4_000;
+/** How long the records of `mw-delivery` live after their last write (done records: no repeat within it). */
+export const DELIVERY_RECORD_TTL_MS = 30 * 24 * 3600 * 1000;
 
 /** Default lifetime of a scan cache entry (SCAN_CACHE_TTL_MS). */
 export const SCAN_CACHE_TTL_MS = 24 * 3600 * 1000;
@@ -74,16 +87,27 @@ export async function ensureTopology(jsm: JetStreamManager, kvm: Kvm, opts: Topo
     max_deliver: -1,
     max_ack_pending: 10_000,
   });
+  await ensureConsumer(jsm, Streams.delivery, {
+    durable_name: Consumers.deliverers,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: DELIVERER_ACK_WAIT_MS * 1_000_000,
+    // Retries are naks with a delay (exponential backoff) until the lifetime is over: no cap here.
+    max_deliver: -1,
+    // Messages waiting for their next attempt count as pending acks: room for a deep queue.
+    max_ack_pending: 1_000_000,
+  });
   await kvm.create(Buckets.policy, { history: 64 });
+  await kvm.create(Buckets.delivery, { history: 1, ttl: DELIVERY_RECORD_TTL_MS });
   if (opts.scanCacheTtlMs !== undefined) await kvm.create(Buckets.scanCache, { history: 1, ttl: opts.scanCacheTtlMs });
 }
 
 /** The streams each service needs before it can start (KV buckets by their stream, `KV_<bucket>`). */
 export const STREAMS_NEEDED = {
-  gateway: [Streams.jobs, Streams.results, Streams.events, kvStream(Buckets.policy)],
+  gateway: [Streams.jobs, Streams.results, Streams.events, Streams.delivery, kvStream(Buckets.policy)],
   scanner: [Streams.jobs, Streams.verdicts, kvStream(Buckets.scanCache), kvStream(Buckets.policy)],
-  reassembler: [Streams.verdicts, Streams.results, Streams.events, kvStream(Buckets.policy)],
-  config: [Streams.events, kvStream(Buckets.policy)],
+  reassembler: [Streams.verdicts, Streams.results, Streams.events, Streams.delivery, kvStream(Buckets.delivery), kvStream(Buckets.policy)],
+  config: [Streams.events, Streams.delivery, kvStream(Buckets.delivery), kvStream(Buckets.policy)],
 } as const;
 
 /**

@@ -4,3 +4,4 @@ export * from './subjects.js';
 export * from './validate.js';
 export * from './events.js';
 export * from './quarantine.js';
+export * from './delivery.js';

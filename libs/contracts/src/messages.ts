@@ -24,6 +24,16 @@ export const Envelope = Type.Object({
   rawSize: Type.Integer({ minimum: 0 }),
   /** sha256 (hex) of raw.eml as stored: the reassembler checks the bytes it rebuilds from. */
   rawSha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+  /**
+   * `queue`: the sender already has its 250 (queue mode, SMTP_DELIVERY=queue); the reassembler
+   * hands the finished message to the delivery queue instead of a waiting gateway. Absent: proxy mode.
+   */
+  delivery: Type.Optional(Type.Literal('queue')),
+  /**
+   * Queue mode with scanning off for this protocol and direction (policy): the message still goes
+   * through the queue, but the scanner passes it on unanalysed. Absent = scan.
+   */
+  scan: Type.Optional(Type.Literal(false)),
 });
 export type Envelope = Static<typeof Envelope>;
 

@@ -4,18 +4,32 @@ export const Streams = {
   verdicts: 'MW_VERDICTS',
   results: 'MW_RESULTS',
   events: 'MW_EVENTS',
+  /** Queue mode: one delivery job per finished message, until every recipient is done or bounced. */
+  delivery: 'MW_DELIVERY',
 } as const;
 
 export const Subjects = {
   job: (ref: string) => `mw.job.${ref}`,
+  /** Queue mode: a message whose scan failed, scanned again (same stream and scanners; only the reassembler publishes here). */
+  rescan: (ref: string) => `mw.job.rescan.${ref}`,
   verdict: (ref: string) => `mw.verdict.${ref}`,
   result: (ref: string) => `mw.result.${ref}`,
   event: (kind: string) => `mw.event.${kind}`,
+  delivery: (ref: string) => `mw.delivery.${ref}`,
 } as const;
 
 export const Buckets = {
   policy: 'mw-policy',
   scanCache: 'mw-scan-cache',
+  /** Queue mode: the delivery state of each queued message (`q.<ref>`) and the record of each finished one (`done.<ref>`). */
+  delivery: 'mw-delivery',
+} as const;
+
+/** Keys of the delivery bucket: listing `q.*` is the queue; `done.<ref>` is what makes a delivery never repeat. */
+export const DeliveryKeys = {
+  queued: (ref: string) => `q.${ref}`,
+  done: (ref: string) => `done.${ref}`,
+  queuedPrefix: 'q.',
 } as const;
 
 /** The stream behind a KV bucket. */
@@ -26,6 +40,7 @@ export const POLICY_KEY = 'policy';
 export const Consumers = {
   scanners: 'scanners',
   reassemblers: 'reassemblers',
+  deliverers: 'deliverers',
 } as const;
 
 /** The S3 object layout of one message; gateways write raw, the reassembler the rebuilt one. */

@@ -11,7 +11,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 export type Protocol = 'smtp' | 'pop3';
 export type Direction = 'inbound' | 'outbound';
 /** How a message left the gateway: upstream accepted it, the client got a 4xx/-ERR [SYS/TEMP], or a 5xx/-ERR. */
-export type MessageOutcome = 'delivered' | 'tempfail' | 'refused';
+export type MessageOutcome = 'delivered' | 'queued' | 'tempfail' | 'refused';
 export type VerdictKind = 'clean' | 'infected' | 'unscannable' | 'error';
 /** Why an attachment was replaced by a notice: a signature, or the unscannable reason with policy `remove`. */
 export type RemovalReason = 'infected' | 'encrypted' | 'corrupt' | 'limits';
@@ -27,14 +27,42 @@ export type PendingJobsReader = () => Promise<number>;
 /** How long one backlog read may take during a scrape before the last value is served instead. */
 const PENDING_READ_TIMEOUT_MS = 1000;
 
+/** Queue mode: the delivery queue as one read gives it (messages waiting, age of the oldest in seconds). */
+export type QueueReader = () => Promise<{ messages: number; oldestSeconds: number }>;
+
+/** Runs `read` with the scrape deadline; undefined when it is slow or fails (the last value stays). */
+async function readWithin<T>(read: () => Promise<T>): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      read(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('timeout')), PENDING_READ_TIMEOUT_MS);
+      }),
+    ]);
+  } catch {
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export function createMetrics(registry: Registry) {
   const registers = [registry];
   const pendingReaders = new Map<Queue, PendingJobsReader>();
+  let queueReader: QueueReader | undefined;
+  let queueRead: Promise<{ messages: number; oldestSeconds: number } | undefined> | undefined;
+  // Both queue gauges are collected in one scrape: one read serves them.
+  const readQueue = () => {
+    if (!queueReader) return Promise.resolve(undefined);
+    queueRead ??= readWithin(queueReader).finally(() => setTimeout(() => (queueRead = undefined), 100));
+    return queueRead;
+  };
 
   const metrics = {
     messages: new Counter({
       name: 'mailwarden_messages_total',
-      help: 'Messages handled by a gateway, by protocol, direction and outcome (delivered|tempfail|refused).',
+      help: 'Messages handled by a gateway, by protocol, direction and outcome (delivered|queued|tempfail|refused; queued = accepted in queue mode).',
       labelNames: ['protocol', 'direction', 'outcome'] as const,
       registers,
     }),
@@ -134,6 +162,46 @@ export function createMetrics(registry: Registry) {
       labelNames: ['cause'] as const,
       registers,
     }),
+    queueMessages: new Gauge({
+      name: 'mailwarden_queue_messages',
+      help: 'Queue mode: messages in the delivery queue (finished scanning, waiting for or between delivery attempts).',
+      registers,
+      async collect() {
+        const q = await readQueue();
+        if (q) this.set(q.messages);
+      },
+    }),
+    queueOldestSeconds: new Gauge({
+      name: 'mailwarden_queue_oldest_seconds',
+      help: 'Queue mode: age of the oldest message in the delivery queue, seconds (0 when empty).',
+      registers,
+      async collect() {
+        const q = await readQueue();
+        if (q) this.set(q.oldestSeconds);
+      },
+    }),
+    queueDeliveries: new Counter({
+      name: 'mailwarden_queue_deliveries_total',
+      help: 'Queue mode: per-recipient outcomes of delivery attempts (delivered|deferred|failed).',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    queueBounces: new Counter({
+      name: 'mailwarden_queue_bounces_total',
+      help: 'Queue mode: delivery status notifications (DSN) queued for senders.',
+      registers,
+    }),
+    queueRefusals: new Counter({
+      name: 'mailwarden_queue_refusals_total',
+      help: 'Queue mode: sessions answered 451 by back-pressure, by reason (depth|unhealthy).',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+
+    /** Export the delivery queue's depth and age (queue mode), read at each scrape. */
+    trackQueue(read: QueueReader): void {
+      queueReader = read;
+    },
 
     /**
      * Export the backlog of a work queue, read at each scrape (e.g. the consumer's `num_pending`).

@@ -142,6 +142,7 @@ describe('ops server', () => {
     assert.match(text, /^mailwarden_scan_duration_seconds_bucket\{le="0\.05"\} 1$/m);
     assert.match(text, /^mailwarden_scan_duration_seconds_count 1$/m);
     assert.match(text, /^mailwarden_pending_jobs\{queue="verdicts"\} 7$/m);
+    assert.match(text, /^mailwarden_queue_messages 0$/m, 'no queue reader: the gauges stay at 0');
     assert.match(text, /^mailwarden_service_info\{service="test-service"\} 1$/m);
     // Every metric of ours is documented and prefixed.
     const ours = [...text.matchAll(/^# HELP (mailwarden_\w+) /gm)].map((m) => m[1]).sort();
@@ -155,6 +156,11 @@ describe('ops server', () => {
       'mailwarden_quarantine_entries',
       'mailwarden_quarantine_releases_total',
       'mailwarden_quarantined_total',
+      'mailwarden_queue_bounces_total',
+      'mailwarden_queue_deliveries_total',
+      'mailwarden_queue_messages',
+      'mailwarden_queue_oldest_seconds',
+      'mailwarden_queue_refusals_total',
       'mailwarden_removed_attachments_total',
       'mailwarden_scan_duration_seconds',
       'mailwarden_service_info',

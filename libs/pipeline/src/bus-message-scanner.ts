@@ -1,7 +1,7 @@
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Subscription } from '@nats-io/transport-node';
-import { ObjectKeys, ScanResult, Streams, Subjects, decode, type Envelope } from '@mailwarden/contracts';
+import { ObjectKeys, ScanResult, Streams, Subjects, decode } from '@mailwarden/contracts';
 import type { Bus } from '@mailwarden/bus';
 import type { ObjectStore } from '@mailwarden/storage';
 import type { Logger } from '@mailwarden/log';
@@ -11,6 +11,7 @@ import { HashCounter } from './hash-counter.js';
 import { PermFailError, TempFailError } from './errors.js';
 import { MemoryBudget, SmallCopy } from './small-copy.js';
 import { Deadline } from './deadline.js';
+import { envelopeFor } from './envelope.js';
 
 /**
  * Untouched messages up to this size are forwarded from memory (see SmallCopy), while the
@@ -85,17 +86,7 @@ export class BusMessageScanner implements MessageScanner {
         () => undefined,
       );
       const [, rawStored] = await deadline.race(Promise.all([receiving, upload]));
-      const envelope: Envelope = {
-        ref,
-        protocol: req.protocol,
-        direction: req.direction,
-        receivedAt: new Date().toISOString(),
-        mailFrom: req.mailFrom,
-        rcptTo: req.rcptTo,
-        rawKey,
-        rawSize: rawStored.size,
-        rawSha256: counter.digest(),
-      };
+      const envelope = envelopeFor(ref, req, { key: rawKey, size: rawStored.size, sha256: counter.digest() });
       await deadline.race(bus.js.publish(Subjects.job(ref), JSON.stringify(envelope), { msgID: `job-${ref}` }));
       log.debug({ event: 'message.submitted', ref, size: rawStored.size }, 'message submitted for scanning');
 

@@ -5,3 +5,5 @@ export * from './errors.js';
 export * from './message-scanner.js';
 export * from './bus-message-scanner.js';
 export * from './small-copy.js';
+export * from './message-queue.js';
+export * from './bus-message-queue.js';

@@ -6,6 +6,8 @@ export interface ScanRequest {
   direction: Direction;
   mailFrom: string;
   rcptTo: string[];
+  /** Queue mode: false when the policy does not scan this traffic (the message is queued unscanned). */
+  scan?: boolean;
 }
 
 /** A message ready to be forwarded: the original or the rebuilt one, streamed back from storage. */

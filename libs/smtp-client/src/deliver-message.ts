@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { replyText, type SmtpReply } from './smtp-reply.js';
+import { sendTransaction } from './transaction.js';
 import { UpstreamError, UpstreamSmtpClient, type UpstreamOptions } from './upstream-smtp-client.js';
 
 export interface Delivery {
@@ -45,21 +46,13 @@ export async function deliverMessage(server: UpstreamOptions, delivery: Delivery
   };
   try {
     expect(await client.hello(delivery.helloName), 'EHLO');
-    expect(await client.command(`MAIL FROM:<${delivery.from}>`), 'MAIL FROM');
-    const accepted: string[] = [];
-    const rejected: DeliveryReport['rejected'] = [];
-    for (const rcpt of delivery.to) {
-      const reply = await client.command(`RCPT TO:<${rcpt}>`);
-      if (reply.code < 400) accepted.push(rcpt);
-      else rejected.push({ recipient: rcpt, reply: `${reply.code} ${replyText(reply)}` });
-    }
-    if (!accepted.length) {
-      delivery.message.destroy();
-      throw new DeliveryError(550, `upstream refused every recipient: ${rejected.map((r) => `${r.recipient}: ${r.reply}`).join('; ')}`);
-    }
-    const final = await client.data(delivery.message);
-    expect(final, 'the message');
-    return { accepted, rejected, reply: `${final.code} ${replyText(final)}` };
+    const report = await sendTransaction(client, delivery, delivery.message);
+    if (report.mail) expect(report.mail, 'MAIL FROM');
+    if (report.final) expect(report.final, 'the message');
+    const accepted = report.outcomes.filter((o) => o.code < 400).map((o) => o.recipient);
+    const rejected = report.outcomes.filter((o) => o.code >= 400).map((o) => ({ recipient: o.recipient, reply: o.reply }));
+    if (!report.final) throw new DeliveryError(550, `upstream refused every recipient: ${rejected.map((r) => `${r.recipient}: ${r.reply}`).join('; ')}`);
+    return { accepted, rejected, reply: `${report.final.code} ${replyText(report.final)}` };
   } finally {
     delivery.message.destroy();
     await client.quit();

@@ -5,3 +5,5 @@
 export * from './smtp-reply.js';
 export * from './upstream-smtp-client.js';
 export * from './deliver-message.js';
+export * from './transaction.js';
+export * from './connection-pool.js';

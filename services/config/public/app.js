@@ -287,7 +287,7 @@ function hideBanner() {
 
 // ---------------------------------------------------------------- tabs
 
-const TABS = ['engine', 'scanning', 'activity', 'quarantine'];
+const TABS = ['engine', 'scanning', 'activity', 'quarantine', 'queue'];
 
 function selectTab(name, focus = true) {
   state.tab = name;
@@ -301,7 +301,7 @@ function selectTab(name, focus = true) {
   if (focus) $(`tab-${name}`).focus();
   if (location.hash !== `#${name}`) history.replaceState(null, '', `#${name}`);
   // The save bar belongs to the policy tabs; on Activity it shows only while edits are pending.
-  $('savebar').classList.toggle('on-activity', name === 'activity' || name === 'quarantine');
+  $('savebar').classList.toggle('on-activity', name === 'activity' || name === 'quarantine' || name === 'queue');
   startPolling();
 }
 
@@ -640,6 +640,10 @@ function startPolling() {
     state.timers.activity = setInterval(refreshActivity, ACTIVITY_EVERY_MS);
   } else if (state.tab === 'quarantine') {
     void refreshQuarantine();
+  } else if (state.tab === 'queue') {
+    // queue.js
+    void refreshQueue();
+    state.timers.activity = setInterval(refreshQueue, ACTIVITY_EVERY_MS);
   } else {
     if (state.tab === 'engine') {
       void refreshEngine();

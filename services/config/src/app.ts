@@ -12,6 +12,8 @@ import { activityRoutes } from './routes/activity.js';
 import { engineRoutes } from './routes/engine.js';
 import { policyRoutes, type PolicyApi } from './routes/policy.js';
 import { quarantineRoutes } from './routes/quarantine.js';
+import { queueRoutes } from './routes/queue.js';
+import type { DeliveryQueue } from './delivery-queue.js';
 import type { Quarantine } from './quarantine.js';
 import { HealthBody } from './schemas.js';
 import { typeboxValidatorCompiler } from './validation.js';
@@ -37,6 +39,8 @@ export interface AppDeps {
   health?: () => HealthReport;
   /** The quarantine API (needs S3, SMTP_UPSTREAM and clamd); its routes are absent without it. */
   quarantine?: { quarantine: Quarantine; retentionDays: () => number };
+  /** The delivery queue (queue mode; needs NATS and S3); its routes are absent without it. */
+  queue?: DeliveryQueue;
 }
 
 /** The admin web UI: static HTML, CSS and vanilla JS, no build step. */
@@ -54,6 +58,7 @@ const ERROR_CODES: Record<number, string> = {
   400: 'invalid_request',
   401: 'unauthorized',
   404: 'not_found',
+  409: 'conflict',
   405: 'method_not_allowed',
   406: 'not_acceptable',
   412: 'precondition_failed',
@@ -99,6 +104,7 @@ export async function configService(app: FastifyInstance, deps: AppDeps): Promis
         { name: 'activity', description: 'Counters and recent detections' },
         { name: 'engine', description: 'The antivirus engine' },
         { name: 'quarantine', description: 'Originals of messages that had something removed: find, download, release, rescan, delete' },
+        { name: 'queue', description: 'Queue mode: the delivery queue, a message\'s attempts, retry now, delete' },
         { name: 'health', description: 'Liveness' },
       ],
     },
@@ -131,6 +137,7 @@ export async function configService(app: FastifyInstance, deps: AppDeps): Promis
       await api.register(activityRoutes, { activity: deps.activity });
       await api.register(engineRoutes, { engine: deps.engine });
       if (deps.quarantine) await api.register(quarantineRoutes, deps.quarantine);
+      if (deps.queue) await api.register(queueRoutes, { queue: deps.queue });
     },
     { prefix: '/api/v1' },
   );

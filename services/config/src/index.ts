@@ -7,3 +7,4 @@ export { diffPolicies, type PolicyChange } from './policy-diff.js';
 export { parseIfMatch, type PolicyApi } from './routes/policy.js';
 export { Quarantine, QuarantineNotFoundError, type QuarantineDeps, type QuarantineFilter, type QuarantinePage, type SweepReport, type Actor } from './quarantine.js';
 export { clamdRescan, type Rescan, type RescanReport } from './quarantine-rescan.js';
+export { DeliveryQueue, QueueEntryNotFoundError, QueueEntryBusyError, type QueueSummary, type QueuedMessage } from './delivery-queue.js';

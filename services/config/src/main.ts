@@ -1,6 +1,6 @@
 import { parseHostPort, parseInteger, readSettings } from '@mailwarden/config';
 import { createLogger } from '@mailwarden/log';
-import { PolicyStore, PolicyWatcher, connectBus, STREAMS_NEEDED, natsSettings, waitForStreams, natsReady } from '@mailwarden/bus';
+import { DeliveryRecords, PolicyStore, PolicyWatcher, connectBus, STREAMS_NEEDED, natsSettings, waitForStreams, natsReady } from '@mailwarden/bus';
 import { ClamdClient, parseClamdAddresses, parseClamdBalance } from '@mailwarden/clamd';
 import { checkArchive } from '@mailwarden/archive';
 import { Subjects, quarantineRetentionDays } from '@mailwarden/contracts';
@@ -13,6 +13,7 @@ import { resolveAdminToken } from './admin-token.js';
 import { ClamdEngineProbe } from './engine-probe.js';
 import { EventFeed } from './event-feed.js';
 import { Quarantine } from './quarantine.js';
+import { DeliveryQueue } from './delivery-queue.js';
 import { clamdRescan } from './quarantine-rescan.js';
 
 const log = createLogger('config');
@@ -83,6 +84,12 @@ const app = await buildApp({
   activity,
   engine: new ClamdEngineProbe(clamdAddresses),
   quarantine: { quarantine, retentionDays },
+  // Queue mode: what the deliverers keep in mw-delivery; retry-now publishes a new delivery job.
+  queue: new DeliveryQueue({
+    records: await DeliveryRecords.open(bus.kvm),
+    store,
+    publish: (subject, data, msgID) => bus.js.publish(subject, data, { msgID }),
+  }),
   adminToken: token.token,
   log,
   health: () => ({ ok: natsState === 'connected' && !bus.nc.isClosed(), checks: { nats: bus.nc.isClosed() ? 'closed' : natsState } }),

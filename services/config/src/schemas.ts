@@ -148,3 +148,65 @@ export const ReleaseBody = Type.Object(
   { additionalProperties: false },
 );
 export type ReleaseBody = Static<typeof ReleaseBody>;
+
+/** Queue mode: a message reference in the delivery queue (the one the 250 quoted). */
+export const QueueRefParams = Type.Object({
+  ref: Type.String({ pattern: '^[a-z0-9]{8,40}$', description: 'message reference, as in the 250 reply (`queued as <ref>`)' }),
+});
+
+export const QueueQuery = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'messages listed, oldest first' })),
+});
+
+const Route = Type.Union([Type.Literal('inbound'), Type.Literal('outbound'), Type.Literal('bounce')], { description: 'inbound/outbound: the listener\'s upstream; bounce: a DSN to a sender' });
+
+export const QueuedMessageBody = Type.Object({
+  ref: Type.String(),
+  route: Route,
+  from: Type.String({ description: 'envelope sender; empty for a DSN' }),
+  to: Type.Array(Type.String()),
+  size: Type.Integer(),
+  receivedAt: Type.String(),
+  attempts: Type.Integer(),
+  delivered: Type.Array(Type.String()),
+  failed: Type.Array(Type.String()),
+  nextAttemptAt: Type.Optional(Type.String()),
+  lastAttemptAt: Type.Optional(Type.String()),
+  lastError: Type.Optional(Type.String()),
+  deliveringBy: Type.Optional(Type.String({ description: 'the deliverer (host/pid) working on it now' })),
+  interrupted: Type.Optional(Type.Integer({ description: 'attempts cut off between DATA and the record of upstream\'s reply: possible duplicates' })),
+});
+
+export const QueueSummaryBody = Type.Object({
+  count: Type.Integer({ description: 'messages in the delivery queue' }),
+  oldest: Type.Union([Type.String(), Type.Null()], { description: 'when the oldest queued message was accepted' }),
+  upstreams: Type.Array(
+    Type.Object({
+      route: Route,
+      upstream: Type.Optional(Type.String()),
+      queued: Type.Integer(),
+      failing: Type.Integer({ description: 'queued messages whose last attempt did not deliver to every recipient' }),
+      lastError: Type.Optional(Type.String()),
+    }),
+  ),
+  messages: Type.Array(QueuedMessageBody),
+});
+
+const Outcome = Type.Object({ recipient: Type.String(), code: Type.Integer({ description: '0: no reply (connection failure, deadline)' }), reply: Type.String() });
+
+export const QueueEntryBody = Type.Object({
+  status: Type.Union([Type.Literal('queued'), Type.Literal('finished')]),
+  message: Type.Optional(QueuedMessageBody),
+  attempts: Type.Optional(Type.Array(Type.Object({ at: Type.String(), upstream: Type.String(), outcomes: Type.Array(Outcome) }), { description: 'the last attempts (up to 20), oldest first' })),
+  record: Type.Optional(
+    Type.Object({
+      finishedAt: Type.String(),
+      outcome: Type.Union([Type.Literal('delivered'), Type.Literal('bounced'), Type.Literal('partial'), Type.Literal('deleted')]),
+      delivered: Type.Array(Type.String()),
+      failed: Type.Array(Outcome),
+      attemptCount: Type.Integer(),
+      dsnRef: Type.Optional(Type.String()),
+      interrupted: Type.Optional(Type.Integer({ description: 'attempts cut off between DATA and the record of upstream\'s reply: possible duplicates' })),
+    }),
+  ),
+});

@@ -6,12 +6,15 @@ import type { Logger } from '@mailwarden/log';
 import { metrics } from '@mailwarden/observability';
 import { decide, describeRemoval, removedName } from './decide.js';
 import { keepOriginal } from './quarantine.js';
+import { handOff, type HandOffDeps } from './delivery/hand-off.js';
 
 export interface FinalizeDeps {
   bus: Bus;
   store: ObjectStore;
   policy: PolicyWatcher;
   log: Logger;
+  /** Queue mode (envelopes with `delivery: 'queue'`): where finished messages go instead of a result. */
+  queue?: Omit<HandOffDeps, 'bus' | 'store' | 'log'>;
 }
 
 /**
@@ -58,7 +61,12 @@ export async function finalize(deps: FinalizeDeps, verdict: MessageVerdict): Pro
     const removed: RemovedPart[] = decision.removed.map(({ node: _node, ...r }) => r);
     result = { ref, outcome: 'deliver', key: ObjectKeys.rebuilt(ref), size, removed, subjectPrefixed: !!prefix };
   }
-  await bus.js.publish(Subjects.result(ref), JSON.stringify(result), { msgID: `result-${ref}` });
+  if (envelope.delivery === 'queue') {
+    if (!deps.queue) throw new Error('queue-mode message, but this reassembler has no delivery queue');
+    await handOff({ ...deps.queue, bus, store, log }, verdict, result);
+  } else {
+    await bus.js.publish(Subjects.result(ref), JSON.stringify(result), { msgID: `result-${ref}` });
+  }
   for (const r of result.removed) metrics.removedAttachments.inc({ reason: r.kind === 'infected' ? 'infected' : (r.reason ?? 'corrupt') });
   log.info(
     { event: 'message.finalized', ref, outcome: result.outcome, removed: result.removed.length, policyVersion: deps.policy.version, error: result.error },

@@ -29,11 +29,17 @@ export async function handleVerdict(deps: FinalizeDeps, msg: JsMsg): Promise<voi
   const stopWorking = keepWorking(msg, REASSEMBLER_HEARTBEAT_MS);
   try {
     const redelivered = msg.info.deliveryCount > 1;
-    const already = redelivered ? await deps.bus.jsm.direct.getMessage(Streams.results, { last_by_subj: Subjects.result(ref) }).catch(() => null) : null;
+    const already = redelivered ? await finishedBefore(deps, verdict) : null;
     if (!already) await finalize(deps, verdict);
     msg.ack();
   } catch (err) {
     // The gateway's deadline turns the message into a 451, so the sender retries and nothing is lost.
+    // Queue mode: the sender has its 250, so the verdict is never dropped; it waits longer and longer instead.
+    if (verdict.envelope.delivery === 'queue') {
+      deps.log.warn({ event: 'verdict.retry', ref, attempt, err: (err as Error).message }, 'finalising a queued message failed, will retry');
+      msg.nak(Math.min(60_000, attempt * 1000));
+      return;
+    }
     if (msg.info.deliveryCount >= MAX_VERDICT_ATTEMPTS) {
       deps.log.error({ event: 'verdict.dropped', ref, attempts: msg.info.deliveryCount, err: (err as Error).message }, 'verdict dropped after repeated failures');
       msg.term();
@@ -44,4 +50,16 @@ export async function handleVerdict(deps: FinalizeDeps, msg: JsMsg): Promise<voi
   } finally {
     stopWorking();
   }
+}
+
+/**
+ * A result already published (proxy mode), or the message already finished (queue mode). A queued
+ * state alone does not count: the crash may have come between it and the delivery job, so the
+ * hand-off is done again (the job's msgID, and the deliverer's lease and records, make a second
+ * copy harmless).
+ */
+async function finishedBefore(deps: FinalizeDeps, verdict: MessageVerdict): Promise<unknown> {
+  const ref = verdict.envelope.ref;
+  if (verdict.envelope.delivery === 'queue' && deps.queue) return deps.queue.records.done(ref);
+  return deps.bus.jsm.direct.getMessage(Streams.results, { last_by_subj: Subjects.result(ref) }).catch(() => null);
 }

@@ -56,23 +56,9 @@ export async function handleJob(deps: ScanWorkerDeps, msg: JsMsg): Promise<void>
   const started = Date.now();
   const tally: ScanTally = { scanned: [], cached: 0 };
   try {
-    let verdict: MessageVerdict;
-    try {
-      const source = await openSource(deps, envelope);
-      const analysis = await analyzeMessage(source, {
-        scan: scanWith(deps, tally),
-        ...(deps.checkArchive ? { checkArchive: deps.checkArchive } : {}),
-        concurrency: deps.concurrency ?? 4,
-        rawScan: deps.rawMessageScan?.() ?? false,
-        ...(deps.limits ? { limits: deps.limits } : {}),
-      });
-      verdict = { envelope, outcome: 'scanned', ...analysis, scannedAt: new Date().toISOString() };
-    } catch (err) {
-      if (!(err instanceof AnalysisLimitError)) throw err;
-      log.warn({ event: 'message.rejected', err: err.message }, 'message over the analysis limits');
-      verdict = { envelope, outcome: 'rejected', error: err.message, rootHeader: { start: 0, end: 0 }, parts: [], scans: 0, scannedAt: new Date().toISOString() };
-    }
-    await publishVerdict(deps.bus, verdict);
+    // Queue mode with scanning off: passed on as it came (the reassembler delivers the original).
+    const verdict = envelope.scan === false ? passedOn(envelope) : await analyse(deps, envelope, tally, log);
+    await publishVerdict(deps.bus, verdict, msg);
     msg.ack();
     for (const p of verdict.parts) if (p.kind !== 'container') metrics.verdicts.inc({ kind: p.verdict.kind });
     metrics.parts.inc({ protocol: envelope.protocol }, verdict.parts.length);
@@ -92,7 +78,7 @@ export async function handleJob(deps: ScanWorkerDeps, msg: JsMsg): Promise<void>
     metrics.errors.inc({ service: 'scanner', kind: (err as Error).name === 'ClamdError' ? 'clamd' : (err as Error).name === 'StorageError' ? 's3' : 'internal' });
     metrics.verdicts.inc({ kind: 'error' });
     try {
-      await publishVerdict(deps.bus, { envelope, outcome: 'error', error: (err as Error).message, rootHeader: { start: 0, end: 0 }, parts: [], scans: 0, scannedAt: new Date().toISOString() });
+      await publishVerdict(deps.bus, { envelope, outcome: 'error', error: (err as Error).message, rootHeader: { start: 0, end: 0 }, parts: [], scans: 0, scannedAt: new Date().toISOString() }, msg);
       msg.ack();
     } catch {
       msg.nak(1000);
@@ -146,6 +132,36 @@ function scanWith(deps: ScanWorkerDeps, tally: ScanTally): ScanContent {
   };
 }
 
-async function publishVerdict(bus: Bus, v: MessageVerdict): Promise<void> {
-  await bus.js.publish(Subjects.verdict(v.envelope.ref), JSON.stringify(v), { msgID: `verdict-${v.envelope.ref}` });
+/**
+ * One verdict per job (msgID: a job redone after a crash publishes it once). A rescan job (queue
+ * mode, mw.job.rescan.<ref>) is a new job for the same message: its verdict is named by the job.
+ */
+async function publishVerdict(bus: Bus, v: MessageVerdict, job: JsMsg): Promise<void> {
+  const ref = v.envelope.ref;
+  const msgID = job.subject === Subjects.rescan(ref) ? `verdict-${ref}-rescan-${job.seq}` : `verdict-${ref}`;
+  await bus.js.publish(Subjects.verdict(ref), JSON.stringify(v), { msgID });
+}
+
+/** The whole analysis of one message; over the analysis limits it is `rejected` (never half-scanned). */
+async function analyse(deps: ScanWorkerDeps, envelope: Envelope, tally: ScanTally, log: Logger): Promise<MessageVerdict> {
+  try {
+    const source = await openSource(deps, envelope);
+    const analysis = await analyzeMessage(source, {
+      scan: scanWith(deps, tally),
+      ...(deps.checkArchive ? { checkArchive: deps.checkArchive } : {}),
+      concurrency: deps.concurrency ?? 4,
+      rawScan: deps.rawMessageScan?.() ?? false,
+      ...(deps.limits ? { limits: deps.limits } : {}),
+    });
+    return { envelope, outcome: 'scanned', ...analysis, scannedAt: new Date().toISOString() };
+  } catch (err) {
+    if (!(err instanceof AnalysisLimitError)) throw err;
+    log.warn({ event: 'message.rejected', err: err.message }, 'message over the analysis limits');
+    return { envelope, outcome: 'rejected', error: err.message, rootHeader: { start: 0, end: 0 }, parts: [], scans: 0, scannedAt: new Date().toISOString() };
+  }
+}
+
+/** A verdict with nothing found and nothing analysed (queue mode, scanning off by policy). */
+function passedOn(envelope: Envelope): MessageVerdict {
+  return { envelope, outcome: 'scanned', rootHeader: { start: 0, end: 0 }, parts: [], scans: 0, scannedAt: new Date().toISOString() };
 }

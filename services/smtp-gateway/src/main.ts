@@ -2,7 +2,8 @@ import { readSettings, parseInteger } from '@mailwarden/config';
 import { createLogger } from '@mailwarden/log';
 import { PolicyStore, PolicyWatcher, connectBus, STREAMS_NEEDED, natsSettings, waitForStreams, natsReady, reportTlsUnscanned } from '@mailwarden/bus';
 import { MinioStore } from '@mailwarden/storage';
-import { BusMessageScanner, newRef } from '@mailwarden/pipeline';
+import { BusMessageQueue, BusMessageScanner, newRef } from '@mailwarden/pipeline';
+import { Streams } from '@mailwarden/contracts';
 import { TlsMaterial } from '@mailwarden/tls';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +12,8 @@ import { startOpsServer, metrics } from '@mailwarden/observability';
 import { createSmtpProxy } from './smtp-proxy.js';
 import { listenerSpecs } from './listeners.js';
 import { parseClientIdentityMode } from './client-identity.js';
+import { BackPressure } from './back-pressure.js';
+import { queueAcceptanceFor } from './queue-mode.js';
 
 const log = createLogger('smtp-gateway');
 const env = readSettings();
@@ -39,6 +42,23 @@ const onTlsUnscanned = (info: { client: string; direction: 'inbound' | 'outbound
   reportTlsUnscanned(bus, log, { ref: newRef(), protocol: 'smtp', ...info });
 };
 
+// Queue mode (SMTP_DELIVERY / SMTP_OUTBOUND_DELIVERY = queue): the 250 once the message is durable.
+const scanTimeoutMs = parseInteger(env.SCAN_TIMEOUT_MS, 'SCAN_TIMEOUT_MS', 1);
+const queueMode = {
+  queue: new BusMessageQueue({ bus, store, log, timeoutMs: scanTimeoutMs }),
+  backPressure: new BackPressure({
+    maxDepth: parseInteger(env.QUEUE_MAX_DEPTH, 'QUEUE_MAX_DEPTH', 1),
+    // Waiting to be scanned (jobs) and waiting for delivery: both are mail the gateway has taken.
+    depth: async () => (await bus.jsm.streams.info(Streams.jobs)).state.messages + (await bus.jsm.streams.info(Streams.delivery)).state.messages,
+    healthy: async () => (await natsReady(bus)) && (await store.ready()),
+  }),
+  hostname: env.SMTP_HOSTNAME,
+  rcptCacheMs: parseInteger(env.QUEUE_RCPT_VERIFY_CACHE_MS, 'QUEUE_RCPT_VERIFY_CACHE_MS', 0),
+  timeouts: { connectTimeoutMs: commandTimeoutMs, commandTimeoutMs },
+  upstreamTls,
+  log,
+};
+
 const ops = await startOpsServer({
   listen: env.OPS_LISTEN,
   service: 'smtp-gateway',
@@ -62,6 +82,7 @@ const servers = specs.map((spec) => {
     dataReplyTimeoutMs,
     maxConnections,
     clientIdentity,
+    ...(spec.delivery === 'queue' ? { queue: queueAcceptanceFor(queueMode, spec) } : {}),
   });
   server.on('error', (err) => log.error({ event: 'smtp.server_error', err }, 'smtp server error'));
   return { spec, server };
@@ -79,7 +100,7 @@ const addresses = await Promise.all(
         server.once('error', reject);
         server.listen(spec.listen.port, spec.listen.host, () => {
           const a = server.server.address() as AddressInfo;
-          resolve(`${spec.implicitTls ? 'smtps' : spec.direction}=${a.address}:${a.port}`);
+          resolve(`${spec.implicitTls ? 'smtps' : spec.direction}=${a.address}:${a.port}${spec.delivery === 'queue' ? ' (queue)' : ''}`);
         });
       }),
   ),

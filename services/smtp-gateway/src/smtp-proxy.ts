@@ -1,7 +1,6 @@
 import './enhanced-code-patch.js';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { Direction, Policy } from '@mailwarden/contracts';
-import { LineEndingCanonicalizer } from '@mailwarden/mime';
 import { PermFailError, TempFailError, newRef, type MessageScanner, type StoredMessage } from '@mailwarden/pipeline';
 import type { Logger } from '@mailwarden/log';
 import type { TlsMaterial } from '@mailwarden/tls';
@@ -9,9 +8,10 @@ import { metrics } from '@mailwarden/observability';
 import { UpstreamError, UpstreamSmtpClient, type UpstreamTlsOptions } from '@mailwarden/smtp-client';
 import { registerPassthrough, unregisterPassthrough } from './starttls-passthrough.js';
 import { SmtpReplyError, replyText, tempFail } from './smtp-reply.js';
-import { SizeExceeded } from './data-guards.js';
+import { guardedBody, readToEnd } from './data-guards.js';
 import { announceClient, clientIdentity } from './client-identity.js';
 import { ClientGoneError, clientAborted } from './client-gone.js';
+import type { QueueAcceptance } from './queue-acceptance.js';
 
 export interface SmtpProxyOptions {
   direction: Direction;
@@ -36,6 +36,8 @@ export interface SmtpProxyOptions {
   upstreamTls?: UpstreamTlsOptions;
   /** A session went encrypted end to end (passthrough) and will not be scanned. */
   onTlsUnscanned?: (info: { client: string; direction: Direction }) => void;
+  /** Queue mode (SMTP_DELIVERY=queue): no upstream leg; MAIL, RCPT and DATA go through this instead. */
+  queue?: QueueAcceptance;
 }
 
 /** The upstream leg of one client session, and whether a transaction is open on it. */
@@ -145,6 +147,12 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
       legs.set(session.id, leg);
       const withCommands = session as SessionWithCommands;
       withCommands.disabledCommands = tlsMode === 'strip' ? ['AUTH', 'STARTTLS'] : ['AUTH'];
+      // Queue mode holds no upstream session (mail is taken while upstream is down); without one
+      // there is nothing to pass TLS through to, so passthrough is served as strip.
+      if (opts.queue) {
+        if (tlsMode === 'passthrough') withCommands.disabledCommands = ['AUTH', 'STARTTLS'];
+        return cb();
+      }
       // Refuse early when upstream is down, as the MTA behind us would.
       openLeg(session, leg).then(
         (client) => {
@@ -175,6 +183,7 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
 
     onMailFrom(address, session, cb) {
       if (CONTROL.test(address.address)) return cb(badAddress());
+      if (opts.queue) return void opts.queue.admit().then(() => cb(), cb);
       void (async () => {
         const leg = legs.get(session.id);
         if (!leg) return cb(upstreamDown(session, new UpstreamError('session not registered')));
@@ -202,6 +211,7 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
 
     onRcptTo(address, session, cb) {
       if (CONTROL.test(address.address)) return cb(badAddress());
+      if (opts.queue) return void opts.queue.verifyRecipient(address.address).then(() => cb(), cb);
       const leg = legs.get(session.id);
       if (!leg?.client?.alive) return cb(upstreamDown(session, new UpstreamError('upstream session lost')));
       leg.client.command(`RCPT TO:<${address.address}>`).then(
@@ -211,6 +221,7 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
     },
 
     onData(stream, session, cb) {
+      if (opts.queue) return void opts.queue.accept(stream, scanRequest(session)).then((text) => cb(null, text), cb);
       void relayData(stream, session).then(
         (text) => {
           metrics.messages.inc({ protocol: 'smtp', direction: opts.direction, outcome: 'delivered' });
@@ -237,20 +248,10 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
 
   async function relayData(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
     const leg = legs.get(session.id);
-    const policy = opts.policy();
-    const scanning = policy.antivirus.enabled && (opts.direction === 'inbound' ? policy.antivirus.smtp : policy.antivirus.smtpOutbound);
-    const req = {
-      protocol: 'smtp' as const,
-      direction: opts.direction,
-      mailFrom: session.envelope.mailFrom ? (session.envelope.mailFrom as SMTPServerAddress).address : '',
-      rcptTo: session.envelope.rcptTo.map((r) => r.address),
-    };
+    const req = scanRequest(session);
+    const scanning = req.scan;
     // Bare CR/LF become CRLF (never forwarded raw: SMTP smuggling); a NUL refuses the message.
-    const guard = new LineEndingCanonicalizer();
-    const limited = new SizeExceeded(stream);
-    guard.once('error', (err) => limited.destroy(err));
-    const body = stream.pipe(guard).pipe(limited);
-    const refusals = once(limited);
+    const { body, guard, limited, refusals } = guardedBody(stream);
     const storing = scanning ? opts.scanner.scan(req, body) : opts.scanner.store(req, body);
     let stored: StoredMessage | undefined;
     try {
@@ -273,15 +274,7 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
         limited.destroy();
         void storing.then((m) => m.discard().catch(() => undefined), () => undefined);
       }
-      // A refusal must still let the client finish sending DATA, or its next command would be read as body.
-      stream.unpipe();
-      if (!stream.readableEnded && !stream.destroyed) {
-        stream.resume();
-        await new Promise((r) => {
-          stream.once('end', r);
-          stream.once('close', r);
-        });
-      }
+      await readToEnd(stream);
       if (err instanceof ClientGoneError) {
         const ref = stored?.ref ?? newRef();
         opts.log.info({ event: 'smtp.client_aborted', ref, session: session.id, err: err.message }, 'client left before its message was delivered; not delivered');
@@ -308,6 +301,17 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
     }
   }
 
+  function scanRequest(session: SMTPServerSession) {
+    const policy = opts.policy();
+    return {
+      protocol: 'smtp' as const,
+      direction: opts.direction,
+      mailFrom: session.envelope.mailFrom ? (session.envelope.mailFrom as SMTPServerAddress).address : '',
+      rcptTo: session.envelope.rcptTo.map((r) => r.address),
+      scan: policy.antivirus.enabled && (opts.direction === 'inbound' ? policy.antivirus.smtp : policy.antivirus.smtpOutbound),
+    };
+  }
+
   opts.tls?.onChange((pair) => server.updateSecureContext({ key: pair.key, cert: pair.cert, minVersion: 'TLSv1.2' }));
   return server;
 }
@@ -316,8 +320,3 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\x00-\x1f\x7f]/;
 const badAddress = () => new SmtpReplyError(501, '5.5.4', 'Control characters (CR, LF, NUL, ...) are not allowed in an address');
-
-/** Rejects when the stream errors; never resolves. */
-function once(s: NodeJS.EventEmitter): Promise<never> {
-  return new Promise((_, reject) => s.once('error', reject));
-}

@@ -1,0 +1,5 @@
+export * from './dsn.js';
+export * from './backoff.js';
+export * from './routes.js';
+export * from './handle-delivery.js';
+export * from './hand-off.js';

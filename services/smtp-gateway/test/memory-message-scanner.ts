@@ -12,6 +12,10 @@ export class MemoryMessageScanner implements MessageScanner {
   discarded = 0;
   /** How long a "scan" takes after the message was read (a slow clamd). */
   delayMs = 0;
+  /** The scan fails with this once the message was read (the bus, S3 or clamd down). */
+  failWith: Error | undefined;
+  /** The copy to deliver, as the reassembler would rebuild it (default: the message as received). */
+  rebuild: (raw: Buffer) => Buffer = (raw) => raw;
 
   scan(req: ScanRequest, raw: Readable): Promise<StoredMessage> {
     return this.keep(req, raw, true);
@@ -27,8 +31,9 @@ export class MemoryMessageScanner implements MessageScanner {
     try {
       const chunks: Buffer[] = [];
       for await (const chunk of raw) chunks.push(chunk as Buffer);
-      const bytes = Buffer.concat(chunks);
+      const bytes = this.rebuild(Buffer.concat(chunks));
       if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
+      if (this.failWith) throw this.failWith;
       const ref = newRef();
       return {
         ref,

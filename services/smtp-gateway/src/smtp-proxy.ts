@@ -41,9 +41,10 @@ export interface SmtpProxyOptions {
 }
 
 /**
- * SMTP proxy for one listener: the client's session is mirrored to upstream command by command
- * (MAIL and RCPT replies are upstream's), DATA is stored, scanned and rebuilt, then sent upstream,
- * and the client's final reply is upstream's. Knows nothing of NATS or S3: it gets a MessageScanner.
+ * SMTP proxy for one listener: smtp-server's callbacks, wired to one SmtpSession per connection
+ * (which checks the order of the verbs) and its route: the connection's own upstream leg, where
+ * the session is mirrored command by command and DATA is scanned then sent (proxy mode), or the
+ * queue. Knows nothing of NATS or S3: it gets a MessageScanner (or a QueueAcceptance).
  */
 export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
   const sessions = new Map<string, SmtpSession>();

@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { PolicyStore, connectBus, natsSettings } from '@mailwarden/bus';
-import { freePort, serviceIsBuilt, startService, startStack, type LocalStack, type RunningService } from '@mailwarden/local-stack';
+import { freePort, serviceEntry, serviceIsBuilt, startService, startStack, type LocalStack, type RunningService } from '@mailwarden/local-stack';
 import { processName } from './proc.js';
 import { startChild, type BenchChild } from './child.js';
 
@@ -40,6 +40,12 @@ export interface BenchStack {
   history: { name: string; pid: number; s3: S3Mode }[];
   /** Stops the services gracefully (profiles get written) and starts them again. */
   restartServices(s3: S3Mode): Promise<void>;
+  /**
+   * Replaces the scanner tier: stops every scanner process and starts one per entry of `envs`
+   * (extra environment each, e.g. its own CLAMD_ADDRESSES), named `scanner`, `scanner-2`, …
+   * (their pids and logs under those names). The other services keep running.
+   */
+  setScanners(envs: Record<string, string>[]): Promise<void>;
   /** Stops the services, then everything else. */
   stop(): Promise<void>;
 }
@@ -123,19 +129,38 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
         delete pids[name];
       }
     };
-    const startServices = async (s3: S3Mode): Promise<void> => {
-      await stopServices();
-      const svcEnv = { ...env, S3_ENDPOINT: s3 === 'counted' ? `http://127.0.0.1:${s3counter.port}` : base.S3_ENDPOINT! };
-      for (const name of ['scanner', 'reassembler', 'smtp-gateway', ...(withPop3 ? ['pop3-gateway'] : [])]) {
-        const svc = await startService(name, { ...svcEnv, ...stack?.natsEnv(name) }, { stateDir: opts.stateDir, nodeArgs, readyTimeoutMs: 60_000 });
-        running.push(svc);
-        services[name] = svc;
-        pids[name] = svc.pid;
-        history.push({ name, pid: svc.pid, s3 });
-      }
+    let s3Mode = opts.s3;
+    const svcEnv = (): Record<string, string> => ({ ...env, S3_ENDPOINT: s3Mode === 'counted' ? `http://127.0.0.1:${s3counter.port}` : base.S3_ENDPOINT! });
+    /** Starts service `kind` as process `name` (a second scanner: `scanner-2`, its own log). */
+    const launch = async (kind: string, name: string, extraEnv: Record<string, string> = {}): Promise<void> => {
+      const svc = await startService(name, { ...svcEnv(), ...stack?.natsEnv(kind), ...extraEnv }, { stateDir: opts.stateDir, nodeArgs, readyTimeoutMs: 60_000, entry: serviceEntry(kind) });
+      running.push(svc);
+      services[name] = svc;
+      pids[name] = svc.pid;
+      history.push({ name, pid: svc.pid, s3: s3Mode });
+    };
+    const checkPids = (): void => {
       for (const [name, pid] of Object.entries(pids)) {
         if (!processName(pid)) throw new Error(`bench: process ${name} (pid ${pid}) not found`);
       }
+    };
+    const startServices = async (s3: S3Mode): Promise<void> => {
+      await stopServices();
+      s3Mode = s3;
+      for (const name of ['scanner', 'reassembler', 'smtp-gateway', ...(withPop3 ? ['pop3-gateway'] : [])]) await launch(name, name);
+      checkPids();
+    };
+    const scannerName = (i: number): string => (i === 0 ? 'scanner' : `scanner-${i + 1}`);
+    const setScanners = async (envs: Record<string, string>[]): Promise<void> => {
+      const old = running.filter((svc) => svc.name === 'scanner' || svc.name.startsWith('scanner-'));
+      for (const svc of old) {
+        await svc.stop('SIGTERM', 15_000);
+        running.splice(running.indexOf(svc), 1);
+        delete services[svc.name];
+        delete pids[svc.name];
+      }
+      for (const [i, extra] of envs.entries()) await launch('scanner', scannerName(i), extra);
+      checkPids();
     };
     cleanups.push(stopServices);
     await startServices(opts.s3);
@@ -150,6 +175,7 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
       history,
       ...(withPop3 ? { pop3: { ...hostPort(env.POP3_LISTEN!), mailRoot: env.DEV_MAILBOX_DIR! } } : {}),
       restartServices: startServices,
+      setScanners,
       stop: stopAll,
     };
   } catch (err) {

@@ -4,7 +4,7 @@
  * number of concurrent connections. Bounded by count and time like the SMTP load.
  */
 import { Readable } from 'node:stream';
-import { ClamdClient, parseClamdAddresses } from '@mailwarden/clamd';
+import { ClamdClient, parseClamdAddresses, type ClamdBalance } from '@mailwarden/clamd';
 
 export interface CeilingResult {
   scans: number;
@@ -16,12 +16,14 @@ export interface CeilingResult {
 
 export async function clamdCeiling(opts: {
   addresses: string;
+  /** How the scans use several addresses (default failover: the first one). */
+  balance?: ClamdBalance;
   connections: number;
   maxScans: number;
   maxSeconds: number;
   part: (i: number) => Buffer;
 }): Promise<CeilingResult> {
-  const client = new ClamdClient({ addresses: parseClamdAddresses(opts.addresses), scanTimeoutMs: 120_000 });
+  const client = new ClamdClient({ addresses: parseClamdAddresses(opts.addresses), balance: opts.balance ?? 'failover', scanTimeoutMs: 120_000 });
   const out: CeilingResult = { scans: 0, infected: 0, errors: 0, elapsedS: 0, latenciesMs: [] };
   let next = 0;
   const deadline = Date.now() + opts.maxSeconds * 1000;

@@ -16,7 +16,9 @@ import type { BenchStack } from './bench-stack.js';
 import { MessageFactory } from './messages.js';
 import { KB, MB } from './plan.js';
 import { startClamsmtp, startHaraka, HARAKA_CLAMD_VERSION, HARAKA_VERSION, type Peer } from './peers.js';
+import { waitForArrivals } from './phases.js';
 import { ProcessMeter } from './proc.js';
+import { median } from './report.js';
 import { percentile, runLoad } from './smtp-load.js';
 
 export type SystemName = 'mailwarden' | 'clamsmtp' | 'haraka';
@@ -131,20 +133,9 @@ async function runOne(system: SystemName, target: Target, w: PeerWorkload, round
   // `ok`); Mailwarden delivers it with the attachment replaced by a notice.
   const expected = r.ok - (system === 'clamsmtp' ? r.infectedOk : 0);
   // Mailwarden delivers after its 250 (the pipeline): wait for the arrivals (inside the CPU window).
-  let sink = await stack.sink.stats();
-  const until = Date.now() + 20_000;
-  let stableSince = Date.now();
-  let lastCount = sink.messages ?? 0;
-  while ((sink.messages ?? 0) < expected && Date.now() < until && Date.now() - stableSince < 5000) {
-    await sleep(100);
-    sink = await stack.sink.stats();
-    if ((sink.messages ?? 0) !== lastCount) {
-      lastCount = sink.messages ?? 0;
-      stableSince = Date.now();
-    }
-  }
+  await waitForArrivals(stack.sink, expected);
   await sleep(300); // late work (S3 deletes, acks, temp files)
-  sink = await stack.sink.stats();
+  const sink = await stack.sink.stats();
   const own = process.cpuUsage(self);
   const cpu = meter.stop();
   const completed = r.ok + r.rejectedInfected;
@@ -188,12 +179,6 @@ async function runOne(system: SystemName, target: Target, w: PeerWorkload, round
   };
 }
 
-const median = (xs: number[]): number => {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (!s.length) return NaN;
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 export interface PeerRow {
   workload: PeerWorkload;

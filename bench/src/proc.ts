@@ -4,6 +4,7 @@
  * the current RSS, so each phase gets its own peak.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 
 /** Clock ticks per second of utime/stime (sysconf(_SC_CLK_TCK); 100 on every Linux we run on). */
 export const CLK_TCK = 100;
@@ -84,5 +85,38 @@ export class ProcessMeter {
       };
     }
     return out;
+  }
+}
+
+/** The whole machine's CPU time from /proc/stat (all cores): busy = everything but idle and iowait. */
+export function machineCpuSeconds(): { busyS: number; totalS: number } | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+    // cpu  user nice system idle iowait irq softirq steal guest guest_nice (guest is inside user)
+    const f = line.trim().split(/\s+/).slice(1, 9).map(Number);
+    const total = f.reduce((a, b) => a + b, 0);
+    const idle = (f[3] ?? 0) + (f[4] ?? 0);
+    return { busyS: (total - idle) / CLK_TCK, totalS: total / CLK_TCK };
+  } catch {
+    return undefined;
+  }
+}
+
+/** How busy the whole machine was over one phase, in cores (every process on it, ours or not). */
+export class MachineMeter {
+  private start0: { busyS: number; totalS: number } | undefined;
+  private t0 = 0;
+
+  start(): void {
+    this.start0 = machineCpuSeconds();
+    this.t0 = performance.now();
+  }
+
+  stop(): { busyCores: number; cores: number; elapsedS: number } {
+    const end = machineCpuSeconds();
+    const elapsedS = (performance.now() - this.t0) / 1000;
+    const cores = availableParallelism();
+    if (!this.start0 || !end || elapsedS <= 0) return { busyCores: NaN, cores, elapsedS };
+    return { busyCores: (end.busyS - this.start0.busyS) / elapsedS, cores, elapsedS };
   }
 }

@@ -9,6 +9,15 @@ export interface ProcFigures {
   peakMb: number;
 }
 
+/** The whole machine over one phase (proc.ts MachineMeter). */
+export interface MachineFigures {
+  /** Cores' worth of CPU time used by every process on the machine (ours or not) per second. */
+  busyCores: number;
+  cores: number;
+  /** Wall time the figure covers (the phase plus its late-work pause). */
+  elapsedS: number;
+}
+
 export interface PhaseResult {
   id: string;
   kind: 'mailwarden' | 'direct' | 'clamd';
@@ -23,8 +32,10 @@ export interface PhaseResult {
   elapsedS: number;
   ratePerS: number;
   p50Ms: number;
+  p95Ms?: number;
   p99Ms: number;
   procs: Record<string, ProcFigures>;
+  machine?: MachineFigures;
   /** Gateway + scanner + reassembler CPU per message (Mailwarden's own processes). */
   mwCpuMsPerMsg?: number;
   /** S3 requests by kind and bytes, per message. */
@@ -38,7 +49,7 @@ export interface PhaseResult {
   rateRange?: [number, number];
 }
 
-const median = (xs: number[]): number => {
+export const median = (xs: number[]): number => {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (!s.length) return NaN;
   const m = Math.floor(s.length / 2);
@@ -69,8 +80,10 @@ export function aggregate(results: PhaseResult[]): PhaseResult[] {
       elapsedS: g.reduce((a, r) => a + r.elapsedS, 0),
       ratePerS: median(rates),
       p50Ms: median(g.map((r) => r.p50Ms)),
+      ...(first.p95Ms !== undefined ? { p95Ms: median(g.map((r) => r.p95Ms ?? NaN)) } : {}),
       p99Ms: median(g.map((r) => r.p99Ms)),
       procs,
+      ...(first.machine ? { machine: { ...first.machine, busyCores: median(g.map((r) => r.machine?.busyCores ?? NaN)), elapsedS: g.reduce((a, r) => a + (r.machine?.elapsedS ?? 0), 0) } } : {}),
       ...(first.mwCpuMsPerMsg !== undefined ? { mwCpuMsPerMsg: median(g.map((r) => r.mwCpuMsPerMsg ?? NaN)) } : {}),
       infectedSent: g.reduce((a, r) => a + (r.infectedSent ?? 0), 0),
       infectedFound: g.reduce((a, r) => a + (r.infectedFound ?? 0), 0),

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
  * npm run bench -- --peers [--quick] [--only <workload,...>]   (Mailwarden vs ClamSMTP vs Haraka; see peers-run.ts)
+ * npm run bench -- --scaling [--quick]   (the scanner tier resized: 1 vs 2 scanners and clamds; see scaling-run.ts)
  * npm run bench [-- --quick] [--profile] [--only <id,...>] [--stack-from-env] [--scan-cache off]
  *               [--s3-count accounting|all] [--no-memory] [--no-mass] [--keep-state]
  *
@@ -16,23 +17,24 @@
  */
 import { execSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readSettings } from '@mailwarden/config';
 import { MaildirStore } from '@mailwarden/dev-mailbox';
 import { startBenchStack, type BenchStack } from './bench-stack.js';
-import { clamdCeiling } from './clamd-ceiling.js';
-import { LogCursor, countEvents } from './log-events.js';
+import { LogCursor } from './log-events.js';
 import { MessageFactory, massMailing } from './messages.js';
-import { fullPlan, quickPlan, MB, type CeilingPhase, type LoadPhase, type Plan } from './plan.js';
+import { fullPlan, quickPlan, MB, type Plan } from './plan.js';
+import { MW, ceilingPhase, loadPhase, measured, warmUp } from './phases.js';
 import { pop3Retrieve } from './pop3-client.js';
-import { ProcessMeter } from './proc.js';
 import { summarise } from './profile-summary.js';
 import { aggregate, computeTargets, renderMarkdown, type MassMailingResult, type MemoryResult, type PhaseResult, type ProcFigures, type RunReport } from './report.js';
-import { percentile, runLoad, SmtpConnection } from './smtp-load.js';
+import { runLoad, SmtpConnection } from './smtp-load.js';
+import { aggregateScaling, renderScalingMarkdown, runScaling, sampleBox, type ScalingReport } from './scaling-run.js';
 import { aggregatePeers, DEPLOYMENTS, PEER_VERSIONS, peerTargets, renderPeersMarkdown, runPeers, type PeersReport } from './peers-run.js';
 
 const BENCH_DIR = fileURLToPath(new URL('../', import.meta.url));
@@ -50,11 +52,11 @@ const { values: args } = parseArgs({
     'keep-state': { type: 'boolean', default: false },
     's3-count': { type: 'string', default: 'accounting' },
     peers: { type: 'boolean', default: false },
+    scaling: { type: 'boolean', default: false },
   },
 });
 
 const log = (msg: string): void => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
-const MW = ['smtp-gateway', 'scanner', 'reassembler'];
 
 function gitCommit(): string {
   try {
@@ -64,71 +66,6 @@ function gitCommit(): string {
   } catch {
     return 'unknown';
   }
-}
-
-/** Measures the given processes (and this one, the load generator) around `work`. */
-async function measured<T>(pids: Record<string, number>, units: (r: T) => number, work: () => Promise<T>): Promise<{ result: T; procs: Record<string, ProcFigures> }> {
-  const meter = new ProcessMeter(pids);
-  meter.start();
-  const self = process.cpuUsage();
-  const result = await work();
-  await sleep(500); // late work of the last messages (S3 deletes, events)
-  const own = process.cpuUsage(self);
-  const n = Math.max(1, units(result));
-  const procs: Record<string, ProcFigures> = {};
-  for (const [name, m] of Object.entries(meter.stop())) procs[name] = { cpuS: m.cpuS, cpuMsPerUnit: (m.cpuS * 1000) / n, rssStartMb: m.rssStartMb, peakMb: m.peakMb };
-  const ownS = (own.user + own.system) / 1e6;
-  procs.bench = { cpuS: ownS, cpuMsPerUnit: (ownS * 1000) / n, rssStartMb: NaN, peakMb: NaN };
-  return { result, procs };
-}
-
-async function ceilingPhase(stack: BenchStack, p: CeilingPhase): Promise<PhaseResult> {
-  const factory = new MessageFactory(p.size, p.infectedRatio);
-  const { result, procs } = await measured({ clamd: stack.pids.clamd! }, (r) => r.scans, () =>
-    clamdCeiling({ addresses: stack.clamdAddresses, connections: p.connections, maxScans: p.maxScans, maxSeconds: p.maxSeconds, part: (i) => factory.part(i) }),
-  );
-  const lat = [...result.latenciesMs].sort((a, b) => a - b);
-  return {
-    id: p.id, kind: 'clamd', size: p.size, concurrency: p.connections, infectedRatio: p.infectedRatio,
-    count: result.scans, errors: result.errors, errorDetail: result.errors ? { clamd: result.errors } : {}, errorSamples: [],
-    elapsedS: result.elapsedS, ratePerS: result.scans / result.elapsedS, p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99),
-    procs, infectedFound: result.infected,
-  };
-}
-
-async function loadPhase(stack: BenchStack, p: LoadPhase, scannerLog: LogCursor | undefined, s3Counted: boolean): Promise<PhaseResult> {
-  const factory = new MessageFactory(p.size, p.infectedRatio);
-  const target = p.kind === 'direct' ? { host: '127.0.0.1', port: stack.sink.port } : stack.smtp;
-  const pids = p.kind === 'direct' ? { 'smtp-sink': stack.pids['smtp-sink']! } : stack.pids;
-  await stack.sink.reset();
-  await stack.s3counter.reset();
-  scannerLog?.take();
-  const { result, procs } = await measured(pids, (r) => r.ok, () =>
-    runLoad({ host: target.host, port: target.port, concurrency: p.concurrency, maxMessages: p.maxMessages, maxSeconds: p.maxSeconds, message: (i) => factory.message(i) }),
-  );
-  const lat = [...result.latenciesMs].sort((a, b) => a - b);
-  const errors = Object.values(result.errors).reduce((a, b) => a + b, 0);
-  const out: PhaseResult = {
-    id: p.id, kind: p.kind, size: p.size, concurrency: p.concurrency, infectedRatio: p.infectedRatio,
-    count: result.ok, errors, errorDetail: result.errors, errorSamples: result.errorSamples,
-    elapsedS: result.elapsedS, ratePerS: result.ok / result.elapsedS, p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99),
-    procs, infectedSent: result.infectedOk, sink: await stack.sink.stats(),
-  };
-  if (p.kind === 'mailwarden') {
-    const n = Math.max(1, result.ok);
-    out.mwCpuMsPerMsg = MW.reduce((a, s) => a + (procs[s]?.cpuMsPerUnit ?? 0), 0);
-    if (s3Counted) {
-      const s3 = await stack.s3counter.stats();
-      out.s3PerMsg = Object.fromEntries(Object.entries(s3).map(([k, v]) => [k, v / n]));
-    }
-    const lines = scannerLog?.take() ?? [];
-    const ev = countEvents(lines);
-    const analysed = lines.filter((l) => l.event === 'message.analysed');
-    const sum = (k: string): number => analysed.reduce((a, l) => a + (Number(l[k]) || 0), 0);
-    out.scanner = { scanned: sum('engineScans'), cacheHits: sum('cacheHits'), retries: ev['message.retry'] ?? 0, errors: ev['message.error'] ?? 0 };
-    out.infectedFound = out.sink?.notices;
-  }
-  return out;
 }
 
 async function massMailingPhase(stack: BenchStack, plan: Plan['massMailing'], scannerLog: LogCursor): Promise<MassMailingResult> {
@@ -222,22 +159,29 @@ function debVersion(pkg: string): string {
   }
 }
 
+/**
+ * Starts the bench stack as the throughput modes use it (S3 direct, no POP3), runs `work` on it
+ * and stops it; the state dir is left for writeReport.
+ */
+async function onThroughputStack<T>(mode: string, work: (stack: BenchStack, stateDir: string) => Promise<T>): Promise<{ stateDir: string; out: T }> {
+  const stateDir = mkdtempSync(join(tmpdir(), `mw-bench-${mode}-`));
+  log(`state in ${stateDir}; starting the stack`);
+  const stack = await startBenchStack({ stateDir, fromEnv: args['stack-from-env'], pop3: false, s3: 'direct', maxMessageBytes: 0, serviceEnv: { SCAN_CACHE: args['scan-cache'] } });
+  try {
+    log(`stack up: ${Object.entries(stack.pids).map(([n, p]) => `${n}=${p}`).join(' ')}`);
+    return { stateDir, out: await work(stack, stateDir) };
+  } finally {
+    log('stopping');
+    await stack.stop();
+  }
+}
+
 /** `--peers`: only the side-by-side comparison (the other phases: run without --peers). */
 async function peersMain(): Promise<void> {
   const only = args.only?.split(',').map((s) => s.trim()).filter(Boolean);
   const startedAt = new Date().toISOString();
   const commit = gitCommit();
-  const stateDir = mkdtempSync(join(tmpdir(), 'mw-bench-peers-'));
-  log(`state in ${stateDir}; starting the stack`);
-  const stack = await startBenchStack({ stateDir, fromEnv: args['stack-from-env'], pop3: false, s3: 'direct', maxMessageBytes: 0, serviceEnv: { SCAN_CACHE: args['scan-cache'] } });
-  let out: Awaited<ReturnType<typeof runPeers>>;
-  try {
-    log(`stack up: ${Object.entries(stack.pids).map(([n, p]) => `${n}=${p}`).join(' ')}`);
-    out = await runPeers(stack, { quick: args.quick, stateDir, log, ...(only ? { only } : {}) });
-  } finally {
-    log('stopping');
-    await stack.stop();
-  }
+  const { stateDir, out } = await onThroughputStack('peers', (stack, stateDir) => runPeers(stack, { quick: args.quick, stateDir, log, ...(only ? { only } : {}) }));
   const rows = aggregatePeers(out.plan, out.runs);
   const report: PeersReport = {
     startedAt,
@@ -251,22 +195,57 @@ async function peersMain(): Promise<void> {
     runs: out.runs,
     notes: out.notes,
   };
-  const md = renderPeersMarkdown(report);
+  writeReport('peers-', startedAt, report, renderPeersMarkdown(report), stateDir);
+}
+
+/**
+ * Prints the report and writes it to bench/results/: `<prefix><timestamp>.{md,json}` and
+ * `<prefix>latest.{md,json}` (the main run's prefix is empty: `bench-<timestamp>`, `latest`).
+ * Removes the state dir unless --keep-state.
+ */
+function writeReport(prefix: string, startedAt: string, report: object, md: string, stateDir: string): void {
   const resultsDir = join(BENCH_DIR, 'results');
   mkdirSync(resultsDir, { recursive: true });
-  const stamp = startedAt.replace(/[:.]/g, '-');
-  writeFileSync(join(resultsDir, `peers-${stamp}.json`), JSON.stringify(report, null, 2));
-  writeFileSync(join(resultsDir, `peers-${stamp}.md`), md);
-  writeFileSync(join(resultsDir, 'peers-latest.md'), md);
-  writeFileSync(join(resultsDir, 'peers-latest.json'), JSON.stringify(report, null, 2));
+  const stamp = `${prefix || 'bench-'}${startedAt.replace(/[:.]/g, '-')}`;
+  writeFileSync(join(resultsDir, `${stamp}.json`), JSON.stringify(report, null, 2));
+  writeFileSync(join(resultsDir, `${stamp}.md`), md);
+  writeFileSync(join(resultsDir, `${prefix}latest.md`), md);
+  writeFileSync(join(resultsDir, `${prefix}latest.json`), JSON.stringify(report, null, 2));
   console.log(md);
-  log(`written to bench/results/peers-${stamp}.{md,json}`);
+  log(`written to bench/results/${stamp}.{md,json}`);
   if (!args['keep-state']) rmSync(stateDir, { recursive: true, force: true });
   else log(`state kept in ${stateDir}`);
 }
 
+/** `--scaling`: only the scanner-tier scaling phases (see scaling-run.ts). */
+async function scalingMain(): Promise<void> {
+  const startedAt = new Date().toISOString();
+  const commit = gitCommit();
+  log('sampling the box before starting anything (3 s)');
+  const boxBefore = await sampleBox();
+  log(`box: load average ${boxBefore.loadavg.map((x) => x.toFixed(2)).join(' ')}, ${boxBefore.busyCores.toFixed(2)} cores busy`);
+  const { stateDir, out } = await onThroughputStack('scaling', (stack, stateDir) => runScaling(stack, { quick: args.quick, stateDir, log }));
+  const settings = readSettings(process.env); // what the services read: the environment over the documented defaults
+  const report: ScalingReport = {
+    startedAt,
+    durationS: (Date.now() - Date.parse(startedAt)) / 1000,
+    mode: args.quick ? 'quick' : 'full',
+    machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '?', node: process.versions.node, commit },
+    boxBefore,
+    boxAfter: { loadavg: loadavg() },
+    clamd: out.clamd,
+    scannerDefaults: { SCANNER_CONCURRENCY: settings.SCANNER_CONCURRENCY, SCANNER_PART_CONCURRENCY: settings.SCANNER_PART_CONCURRENCY },
+    rows: aggregateScaling(out.plan, out.runs),
+    ceilings: out.ceilings,
+    runs: out.runs,
+    notes: args['scan-cache'] === 'off' ? ['Scan cache switched off (SCAN_CACHE=off).'] : [],
+  };
+  writeReport('scaling-', startedAt, report, renderScalingMarkdown(report), stateDir);
+}
+
 async function main(): Promise<void> {
   if (args.peers) return peersMain();
+  if (args.scaling) return scalingMain();
   const plan = args.quick ? quickPlan() : fullPlan();
   const only = args.only?.split(',').map((s) => s.trim()).filter(Boolean);
   const phases = plan.phases;
@@ -295,12 +274,6 @@ async function main(): Promise<void> {
   let memory: MemoryResult[] = [];
   const countAll = args['s3-count'] === 'all';
   const wanted = (id: string): boolean => !only || only.some((o) => id.includes(o));
-  const warmUp = async (): Promise<void> => {
-    const warm = new MessageFactory(100 * 1024, 0.1);
-    const w = await runLoad({ ...stack.smtp, concurrency: 4, maxMessages: 40, maxSeconds: 30, message: (i) => warm.message(i) });
-    if (w.ok === 0) throw new Error(`warm-up failed: ${JSON.stringify(w.errors)} ${w.errorSamples.join(' | ')}`);
-    log(`warm-up: ${w.ok} ok, errors ${JSON.stringify(w.errors)}`);
-  };
   const runPhase = async (p: Plan['phases'][number], s3Counted: boolean): Promise<void> => {
     await sleep(1000);
     const r = p.kind === 'clamd' ? await ceilingPhase(stack, p) : await loadPhase(stack, p, scannerLog, s3Counted);
@@ -318,7 +291,7 @@ async function main(): Promise<void> {
   try {
     log(`stack up: ${Object.entries(stack.pids).map(([n, p]) => `${n}=${p}`).join(' ')}`);
     // Warm-up (JIT, connections, bucket region lookups): not measured.
-    await warmUp();
+    await warmUp(stack, log);
     // 1. Behind the counting S3 proxy: round trips per message, memory, mass mailing.
     for (const p of plan.accounting.filter((p) => wanted(p.id))) await runPhase(p, true);
     if (!args['no-memory'] && wanted('memory')) {
@@ -337,7 +310,7 @@ async function main(): Promise<void> {
       if (!countAll) {
         log('restarting the services with S3 direct (no counting proxy)');
         await stack.restartServices('direct');
-        await warmUp();
+        await warmUp(stack, log);
       }
       for (let round = 0; round < plan.rounds; round++) {
         for (const p of rest) if (round === 0 || p.repeat) await runPhase(p, countAll);
@@ -380,17 +353,7 @@ async function main(): Promise<void> {
     notes.push(`Raw profiles in ${keep} (open in Chrome DevTools).`);
   }
 
-  const resultsDir = join(BENCH_DIR, 'results');
-  mkdirSync(resultsDir, { recursive: true });
-  const stamp = startedAt.replace(/[:.]/g, '-');
-  writeFileSync(join(resultsDir, `bench-${stamp}.json`), JSON.stringify(report, null, 2));
-  writeFileSync(join(resultsDir, `bench-${stamp}.md`), md);
-  writeFileSync(join(resultsDir, 'latest.md'), md);
-  writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify(report, null, 2));
-  console.log(md);
-  log(`written to bench/results/bench-${stamp}.{md,json}`);
-  if (!args['keep-state']) rmSync(stateDir, { recursive: true, force: true });
-  else log(`state kept in ${stateDir}`);
+  writeReport('', startedAt, report, md, stateDir);
 }
 
 main().catch((err: unknown) => {

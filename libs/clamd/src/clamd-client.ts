@@ -68,9 +68,33 @@ export type ReplyClassification = ScanOutcome | { kind: 'error'; message: string
 
 export type ScanSource = NodeJS.ReadableStream | Readable;
 
+/**
+ * How scan() spreads over several engines: `failover` starts every scan with the first address
+ * (the others are standbys); `round-robin` starts each scan with the next address in turn, then
+ * fails over through the others. Either way every attempt has the same deadlines.
+ */
+export type ClamdBalance = 'failover' | 'round-robin';
+
+export const CLAMD_BALANCES: readonly ClamdBalance[] = ['failover', 'round-robin'];
+
+/** Parses CLAMD_BALANCE (`failover` | `round-robin`). */
+export function parseClamdBalance(text: string): ClamdBalance {
+  const s = text.trim();
+  if ((CLAMD_BALANCES as readonly string[]).includes(s)) return s as ClamdBalance;
+  throw new Error(`invalid CLAMD_BALANCE "${text}": expected ${CLAMD_BALANCES.join(' or ')}`);
+}
+
 export interface ClamdClientOptions {
-  /** Engines in failover order. */
+  /** Engines, in failover order (with `round-robin`: the order of the turns, and of failover). */
   addresses: ClamdAddress[];
+  /** How scans are spread over the addresses. Default `failover`. */
+  balance?: ClamdBalance;
+  /**
+   * With `round-robin`: an engine whose last attempt failed less than this long ago is tried
+   * after the others (its turn is skipped), so a down engine does not cost every other scan a
+   * failed attempt (up to the connect deadline). Default 5000 ms.
+   */
+  failedEngineBackoffMs?: number;
   /** Deadline for the TCP/unix connect to one engine. Default 2000 ms. */
   connectTimeoutMs?: number;
   /** Deadline for one whole scan attempt on one engine (connect, stream, verdict). Default 60000 ms. */
@@ -245,6 +269,12 @@ export class ClamdClient {
   /** Per formatted address: when it last answered; dropped when an attempt on it fails. */
   private readonly answered = new Map<string, number>();
   private readonly answeredWithinMs: number;
+  readonly balance: ClamdBalance;
+  private readonly failedEngineBackoffMs: number;
+  /** Per formatted address: when an attempt on it last failed (round-robin only). */
+  private readonly failedAt = new Map<string, number>();
+  /** The address index the next round-robin scan starts with. */
+  private turn = 0;
 
   constructor(opts: ClamdClientOptions) {
     if (opts.addresses.length === 0) throw new Error('ClamdClient: at least one clamd address is required');
@@ -254,6 +284,8 @@ export class ClamdClient {
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 5000;
     this.identityRefreshMs = opts.identityRefreshMs ?? 60000;
     this.answeredWithinMs = opts.answeredWithinMs ?? 1000;
+    this.balance = opts.balance ?? 'failover';
+    this.failedEngineBackoffMs = opts.failedEngineBackoffMs ?? 5000;
   }
 
   /**
@@ -269,11 +301,31 @@ export class ClamdClient {
    * `open()` or of the source stream, and an abort, are thrown as they are, without failover.
    */
   async scan(open: () => Promise<ScanSource>, signal?: AbortSignal): Promise<ScanResult> {
-    return this.withFailover(async (address) => {
-      const engine = await this.identify(address, signal);
-      const outcome = await this.scanOn(address, open, signal);
-      return { ...outcome, engine, address: formatClamdAddress(address) };
-    }, signal);
+    return this.withFailover(
+      async (address) => {
+        const engine = await this.identify(address, signal);
+        const outcome = await this.scanOn(address, open, signal);
+        return { ...outcome, engine, address: formatClamdAddress(address) };
+      },
+      signal,
+      this.scanOrder(),
+    );
+  }
+
+  /**
+   * The order one scan tries the engines in. `failover`: the configured order. `round-robin`:
+   * the configured order rotated to start at the next turn, with engines that failed within
+   * `failedEngineBackoffMs` moved to the end (still tried, last, when all others fail too).
+   */
+  private scanOrder(): readonly ClamdAddress[] {
+    const n = this.addresses.length;
+    if (this.balance === 'failover' || n === 1) return this.addresses;
+    const start = this.turn;
+    this.turn = (this.turn + 1) % n;
+    const rotated = [...this.addresses.slice(start), ...this.addresses.slice(0, start)];
+    const now = Date.now();
+    const failedRecently = (a: ClamdAddress): boolean => now - (this.failedAt.get(formatClamdAddress(a)) ?? -Infinity) < this.failedEngineBackoffMs;
+    return [...rotated.filter((a) => !failedRecently(a)), ...rotated.filter(failedRecently)];
   }
 
   /**
@@ -385,19 +437,21 @@ export class ClamdClient {
     return false;
   }
 
-  private async withFailover<T>(attempt: (address: ClamdAddress) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  private async withFailover<T>(attempt: (address: ClamdAddress) => Promise<T>, signal?: AbortSignal, order: readonly ClamdAddress[] = this.addresses): Promise<T> {
     const failures: ClamdError[] = [];
-    for (const address of this.addresses) {
+    for (const address of order) {
       if (signal?.aborted) throw abortReason(signal);
       const name = formatClamdAddress(address);
       try {
         const result = await attempt(address);
         this.answered.set(name, Date.now());
+        this.failedAt.delete(name);
         return result;
       } catch (err) {
         this.answered.delete(name);
         if (err instanceof FatalAttemptError) throw err.error;
         if (!(err instanceof ClamdError)) throw err;
+        this.failedAt.set(name, Date.now());
         failures.push(err);
       }
     }

@@ -1,4 +1,5 @@
 export {
+  CLAMD_BALANCES,
   ClamdClient,
   ClamdError,
   DATABASE_PROBE,
@@ -8,6 +9,8 @@ export {
   formatClamdAddress,
   parseClamdAddress,
   parseClamdAddresses,
+  parseClamdBalance,
+  type ClamdBalance,
   type ClamdAddress,
   type ClamdClientOptions,
   type PreferredEngine,

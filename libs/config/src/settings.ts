@@ -21,6 +21,7 @@ export const SETTINGS = [
   { env: 'S3_REQUEST_TIMEOUT_MS', default: '10000', help: 'deadline for one small S3 request to answer in full (stat, delete, start and completion of a multipart upload, the first byte of a read)' },
   { env: 'S3_IDLE_TIMEOUT_MS', default: '30000', help: 'an S3 transfer (upload of a part, streamed read) that moves no byte for this long is aborted' },
   { env: 'CLAMD_ADDRESSES', default: '127.0.0.1:3310', help: 'clamd addresses, `host:port` or `unix:/path`, tried in order (failover)' },
+  { env: 'CLAMD_BALANCE', default: 'failover', help: 'how scans use several CLAMD_ADDRESSES: `failover` = the first one, the others on its failure; `round-robin` = each scan starts with the next address in turn (then fails over), an engine that just failed is tried last for 5 s' },
   { env: 'CLAMD_CONNECT_TIMEOUT_MS', default: '2000', help: 'deadline to connect to one clamd' },
   { env: 'CLAMD_SCAN_TIMEOUT_MS', default: '60000', help: 'deadline for one part scan' },
   { env: 'SMTP_LISTEN', default: '127.0.0.1:2525', help: 'inbound SMTP listener (Internet → local mail server)' },

@@ -1,7 +1,7 @@
 import { parseHostPort, parseInteger, readSettings } from '@mailwarden/config';
 import { createLogger } from '@mailwarden/log';
 import { DeliveryRecords, PolicyStore, PolicyWatcher, connectBus, STREAMS_NEEDED, natsSettings, waitForStreams, natsReady } from '@mailwarden/bus';
-import { ClamdClient, parseClamdAddresses } from '@mailwarden/clamd';
+import { ClamdClient, parseClamdAddresses, parseClamdBalance } from '@mailwarden/clamd';
 import { checkArchive } from '@mailwarden/archive';
 import { Subjects, quarantineRetentionDays } from '@mailwarden/contracts';
 import { startOpsServer } from '@mailwarden/observability';
@@ -48,6 +48,7 @@ const store = MinioStore.fromSettings(env);
 const clamdAddresses = parseClamdAddresses(env.CLAMD_ADDRESSES);
 const clamd = new ClamdClient({
   addresses: clamdAddresses,
+  balance: parseClamdBalance(env.CLAMD_BALANCE),
   connectTimeoutMs: parseInteger(env.CLAMD_CONNECT_TIMEOUT_MS, 'CLAMD_CONNECT_TIMEOUT_MS', 1),
   scanTimeoutMs: parseInteger(env.CLAMD_SCAN_TIMEOUT_MS, 'CLAMD_SCAN_TIMEOUT_MS', 1),
 });

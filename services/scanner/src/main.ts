@@ -3,7 +3,7 @@ import { createLogger } from '@mailwarden/log';
 import { PolicyStore, PolicyWatcher, connectBus, STREAMS_NEEDED, natsSettings, waitForStreams, natsReady, runWorkLoop } from '@mailwarden/bus';
 import { metrics, startOpsServer } from '@mailwarden/observability';
 import { MinioStore } from '@mailwarden/storage';
-import { ClamdClient, parseClamdAddresses } from '@mailwarden/clamd';
+import { ClamdClient, parseClamdAddresses, parseClamdBalance } from '@mailwarden/clamd';
 import { Consumers, Streams } from '@mailwarden/contracts';
 import { checkArchive } from '@mailwarden/archive';
 import { handleJob } from './scan-worker.js';
@@ -17,6 +17,7 @@ await waitForStreams(bus.jsm, STREAMS_NEEDED.scanner, { log });
 const store = MinioStore.fromSettings(env);
 const clamd = new ClamdClient({
   addresses: parseClamdAddresses(env.CLAMD_ADDRESSES),
+  balance: parseClamdBalance(env.CLAMD_BALANCE),
   connectTimeoutMs: parseInteger(env.CLAMD_CONNECT_TIMEOUT_MS, 'CLAMD_CONNECT_TIMEOUT_MS', 1),
   scanTimeoutMs: parseInteger(env.CLAMD_SCAN_TIMEOUT_MS, 'CLAMD_SCAN_TIMEOUT_MS', 1),
   // Each engine's identity (VERSION + database probe) keys the scan cache; learned again this often.

@@ -12,12 +12,12 @@ export const ARTIFACTS = fileURLToPath(new URL('../../../../test-artifacts/', im
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 /** Real Chromium on the admin UI at `base`, signed in with the test token; closed after the test. Console errors are collected. */
-export async function signedInPage(t: TestContext, base: string): Promise<{ page: Page; consoleErrors: string[] }> {
+export async function signedInPage(t: TestContext, base: string, opts: { acceptDownloads?: boolean } = {}): Promise<{ page: Page; consoleErrors: string[] }> {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium (scripts/bootstrap.mjs installs it)`);
   await mkdir(ARTIFACTS, { recursive: true });
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
   t.after(() => browser.close());
-  const page = await (await browser.newContext({ viewport: { width: 1280, height: 860 } })).newPage();
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 860 }, ...opts })).newPage();
   page.setDefaultTimeout(10_000);
   const consoleErrors: string[] = [];
   page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));

@@ -5,18 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
-import { chromium, type Page } from 'playwright-core';
-import { TOKEN } from './harness.js';
+import type { Page } from 'playwright-core';
 import { startQuarantineFixture } from './quarantine-fixture.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = fileURLToPath(new URL('../../../../test-artifacts/', import.meta.url));
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+import { ARTIFACTS, signedInPage } from './browser.js';
 
 async function shot(page: Page, name: string): Promise<void> {
   const height = await page.evaluate(() => document.documentElement.scrollHeight);
@@ -26,25 +20,11 @@ async function shot(page: Page, name: string): Promise<void> {
 }
 
 test('admin UI in real Chromium: the Quarantine tab finds, shows, downloads, releases, rescans and deletes', { timeout: 180_000 }, async (t) => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium (scripts/bootstrap.mjs installs it)`);
-  await mkdir(ARTIFACTS, { recursive: true });
   const { app, sink, eicarMail, store } = await startQuarantineFixture(t);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
-  t.after(() => browser.close());
-  const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, acceptDownloads: true });
-  const page = await context.newPage();
-  page.setDefaultTimeout(10_000);
-  const consoleErrors: string[] = [];
-  page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
-  page.on('pageerror', (e) => consoleErrors.push(e.message));
-
-  await page.goto(base);
-  await page.getByLabel('Admin token').fill(TOKEN);
-  await page.keyboard.press('Enter');
-  await page.getByRole('tab', { name: 'Antivirus engine', selected: true }).waitFor();
+  const { page, consoleErrors } = await signedInPage(t, base, { acceptDownloads: true });
 
   // The retention is a policy field, in the Email scanning tab.
   await page.getByRole('tab', { name: 'Email scanning' }).click();

@@ -4,6 +4,8 @@ import { SmtpReplyError, replyText, type SmtpReply } from './smtp-reply.js';
 
 /** Entries kept at most (oldest dropped first): bounds memory against random-recipient floods. */
 const MAX_ENTRIES = 50_000;
+/** After upstream could not be reached, recipients are accepted unverified for this long without trying again (a black-holed upstream would cost every RCPT the whole connect deadline). */
+const UNREACHABLE_BACKOFF_MS = 15_000;
 
 /**
  * Queue mode: RCPT is checked against upstream at RCPT time, as Postfix's
@@ -14,6 +16,7 @@ const MAX_ENTRIES = 50_000;
  */
 export class RecipientVerifier {
   private readonly cache = new Map<string, { until: number; refusal?: SmtpReply }>();
+  private unreachableUntil = 0;
 
   constructor(
     private readonly pool: SmtpConnectionPool,
@@ -37,10 +40,12 @@ export class RecipientVerifier {
   }
 
   private async probe(address: string): Promise<SmtpReply | undefined> {
+    if (Date.now() < this.unreachableUntil) return undefined;
     let client;
     try {
       client = await this.pool.acquire();
     } catch (err) {
+      this.unreachableUntil = Date.now() + UNREACHABLE_BACKOFF_MS;
       this.log.warn({ event: 'queue.rcpt_unverified', err: (err as Error).message }, 'upstream unreachable: recipient accepted unverified');
       return undefined;
     }

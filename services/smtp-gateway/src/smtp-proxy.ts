@@ -221,7 +221,7 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
     },
 
     onData(stream, session, cb) {
-      if (opts.queue) return void opts.queue.accept(stream, scanRequest(session)).then((text) => cb(null, text), cb);
+      if (opts.queue) return void opts.queue.accept(stream, scanRequest(session), session).then((text) => cb(null, text), cb);
       void relayData(stream, session).then(
         (text) => {
           metrics.messages.inc({ protocol: 'smtp', direction: opts.direction, outcome: 'delivered' });

@@ -81,6 +81,8 @@ describe('queue mode', { concurrency: false }, () => {
     assertNoEicar(got!);
     assertNotice(got!, 'eicar.com', /EICAR/);
     assert.ok(got!.toString().includes('see attached'));
+    // The gateway accepted it for relaying: its trace line is first (RFC 5321 4.4).
+    assert.match(got!.toString('latin1'), /^Received: from client\.example\.org \(.*\[127\.0\.0\.1\]\)\r\n\tby mailwarden\.local \(Mailwarden\) with ESMTP/);
   });
 
   test('an unknown recipient is refused at RCPT time (checked against upstream)', async () => {

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { SMTPServerAddress, SMTPServerDataStream } from 'smtp-server';
+import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { ScanRequest } from '@mailwarden/pipeline';
 import type { QueueAcceptance } from './queue-acceptance.js';
 
@@ -25,7 +25,11 @@ export interface MailRoute {
 
 /** Queue mode: no upstream session is held (mail is taken while upstream is down). */
 export class QueueRoute implements MailRoute {
-  constructor(private readonly queue: QueueAcceptance) {}
+  constructor(
+    private readonly queue: QueueAcceptance,
+    /** smtp-server's session for the connection (the client, for the Received line). */
+    private readonly conn: SMTPServerSession,
+  ) {}
 
   async open(): Promise<void> {}
 
@@ -47,7 +51,7 @@ export class QueueRoute implements MailRoute {
   }
 
   data(stream: SMTPServerDataStream, req: ScanRequest): Promise<string> {
-    return this.queue.accept(stream, req);
+    return this.queue.accept(stream, req, this.conn);
   }
 
   close(): void {}

@@ -1,4 +1,4 @@
-import type { SMTPServerDataStream } from 'smtp-server';
+import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { Direction } from '@mailwarden/contracts';
 import { TempFailError, newRef, type MessageQueue, type ScanRequest } from '@mailwarden/pipeline';
 import type { Logger } from '@mailwarden/log';
@@ -8,12 +8,15 @@ import type { RecipientVerifier } from './recipient-verifier.js';
 import { guardedBody, readToEnd } from './data-guards.js';
 import { ClientGoneError, clientAborted } from './client-gone.js';
 import { SmtpReplyError, tempFail } from './smtp-reply.js';
+import { Prepend, receivedHeader } from './received-header.js';
 
 export interface QueueAcceptanceOptions {
   queue: MessageQueue;
   verifier: RecipientVerifier;
   backPressure: BackPressure;
   direction: Direction;
+  /** Our name in the Received header. */
+  hostname: string;
   log: Logger;
 }
 
@@ -40,16 +43,20 @@ export class QueueAcceptance {
   }
 
   /** DATA: the reply text of the 250 (quoting the reference), or an error with its wire reply. */
-  async accept(stream: SMTPServerDataStream, req: ScanRequest): Promise<string> {
+  async accept(stream: SMTPServerDataStream, req: ScanRequest, session: SMTPServerSession): Promise<string> {
     const { body, limited, refusals } = guardedBody(stream);
+    // The trace line a relaying server adds (RFC 5321 4.4): in queue mode the gateway is one.
+    const traced = body.pipe(new Prepend(receivedHeader(session, this.opts.hostname)));
+    limited.once('error', (err) => traced.destroy(err));
     try {
       // Checked again at the end of DATA: S3 or NATS may have gone since MAIL.
-      const queuing = this.admit().then(() => this.opts.queue.enqueue(req, body));
+      const queuing = this.admit().then(() => this.opts.queue.enqueue(req, traced));
       const { ref } = await Promise.race([queuing, refusals, clientAborted(stream)]);
       metrics.messages.inc({ protocol: 'smtp', direction: this.opts.direction, outcome: 'queued' });
       return `2.0.0 Ok: queued as ${ref}`;
     } catch (err) {
       limited.destroy();
+      traced.destroy();
       await readToEnd(stream);
       metrics.messages.inc({ protocol: 'smtp', direction: this.opts.direction, outcome: err instanceof SmtpReplyError && err.responseCode >= 500 ? 'refused' : 'tempfail' });
       if (err instanceof SmtpReplyError) throw err;

@@ -21,5 +21,5 @@ export interface QueueModeDeps {
 export function queueAcceptanceFor(deps: QueueModeDeps, listener: { direction: Direction; upstream: HostPort }): QueueAcceptance {
   const pool = new SmtpConnectionPool({ ...listener.upstream, ...deps.timeouts, helloName: deps.hostname, tls: deps.upstreamTls });
   const log = deps.log.child({ listener: listener.direction });
-  return new QueueAcceptance({ queue: deps.queue, backPressure: deps.backPressure, verifier: new RecipientVerifier(pool, deps.rcptCacheMs, log), direction: listener.direction, log });
+  return new QueueAcceptance({ queue: deps.queue, backPressure: deps.backPressure, verifier: new RecipientVerifier(pool, deps.rcptCacheMs, log), direction: listener.direction, hostname: deps.hostname, log });
 }

@@ -121,7 +121,7 @@ export function createSmtpProxy(opts: SmtpProxyOptions): SMTPServer {
 function openSession(conn: SMTPServerSession, opts: SmtpProxyOptions): SmtpSession {
   const tlsMode = opts.implicitTls ? 'terminate' : opts.policy().tls.smtp;
   const route = opts.queue
-    ? new QueueRoute(opts.queue)
+    ? new QueueRoute(opts.queue, conn)
     : new UpstreamRoute(
         new SmtpUpstreamLeg(conn, {
           upstream: opts.upstream,

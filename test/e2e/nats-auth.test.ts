@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
-import { PolicyStore, STREAMS_NEEDED, connectBus, waitForStreams, type Bus } from '@mailwarden/bus';
+import { DeliveryRecords, PolicyStore, STREAMS_NEEDED, connectBus, waitForStreams, type Bus } from '@mailwarden/bus';
 import { Buckets, POLICY_KEY, Streams, Subjects, kvStream } from '@mailwarden/contracts';
 import { NATS_ADMIN_USER, runNatsInit, startNats, type NatsUserName, type RunningNats } from '@mailwarden/local-stack';
 
@@ -153,10 +153,19 @@ describe('NATS users and permissions (deploy/nats/auth.conf)', () => {
     assert.ok(await jsPublish(await as('scanner'), Subjects.rescan('x'), '{}'), 'the scanner cannot ask for a rescan');
     assert.equal(await (await admin.kvm.open(Buckets.delivery)).get('done.forged'), null, 'no forged done record');
     assert.equal(await count(Streams.delivery), delivery);
-    // The config service: retry-now (a delivery job) and delete (the records).
+    // The config service: the listing, retry-now (a delivery job) and delete (the records).
     const config = await as('config');
     assert.equal(await jsPublish(config, Subjects.delivery('okbbbbbbbb'), '{}'), undefined);
     assert.ok(await jsPublish(config, Subjects.job('x')), 'config publishes no job');
+    const fromReassembler = await DeliveryRecords.open(reassembler.kvm);
+    const job = { ref: 'okcccccccc', route: 'inbound' as const, mailFrom: 'a@example.org', rcptTo: ['b@example.test'], key: 'msg/okcccccccc/raw.eml', size: 1, keys: [], receivedAt: new Date().toISOString() };
+    await fromReassembler.create(DeliveryRecords.initialState(job));
+    const asConfig = await DeliveryRecords.open(config.kvm);
+    assert.deepEqual((await asConfig.queued()).map((q) => q.job.ref), ['okcccccccc'], 'config lists the queue');
+    const read = (await asConfig.load('okcccccccc'))!;
+    await asConfig.update({ ...read.state, copy: 'now' }, read.revision);
+    await asConfig.finish({ ref: 'okcccccccc', finishedAt: new Date().toISOString(), outcome: 'deleted', delivered: [], failed: [], attemptCount: 0 });
+    assert.equal((await fromReassembler.done('okcccccccc'))?.outcome, 'deleted');
   });
 
   it('only the config service (and init) may write the policy; every service reads it', async () => {

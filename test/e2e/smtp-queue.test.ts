@@ -36,6 +36,7 @@ before(async () => {
   gw = await startGatewayStack({
     scanners: 1,
     reassemblers: 2,
+    config: true,
     env: {
       SMTP_DELIVERY: 'queue',
       SMTP_UPSTREAM: upstreamAddress,
@@ -105,9 +106,21 @@ describe('queue mode', { concurrency: false }, () => {
     const mixed = await send([`${user}@example.test`, unknown], composeMessage({ subject: 'to two' }), `${sender}@example.test`);
     assert.equal(mixed.data?.[0], 250, JSON.stringify(mixed));
     const ref = refOf(mixed.data?.[1])!;
-    // Attempts fail and are deferred while upstream is away.
+    // Attempts fail and are deferred while upstream is away; the admin API shows the queue.
     await waitFor(() => gw.services.reassembler!.some((s) => s.output().includes('"event":"delivery.deferred"')), 'a deferred delivery', 60_000);
+    const api = (path: string, method = 'GET') => fetch(`${gw.configUrl}/api/v1${path}`, { method, headers: { authorization: `Bearer ${gw.stack.env.ADMIN_TOKEN}` } });
+    const queued = await waitFor(async () => {
+      const q = (await (await api('/queue')).json()) as { count: number; upstreams: { route: string; failing: number; lastError?: string }[]; messages: { ref: string }[] };
+      return q.count >= 4 && q.upstreams[0]?.failing ? q : undefined;
+    }, 'the queue in the API', 30_000, 200);
+    assert.equal(queued.upstreams[0]!.route, 'inbound');
+    assert.match(queued.upstreams[0]!.lastError ?? '', /ECONNREFUSED|failed/);
+    const entry = (await (await api(`/queue/${ref}`)).json()) as { status: string; attempts: unknown[] };
+    assert.equal(entry.status, 'queued');
+    assert.ok(entry.attempts.length >= 1, 'its attempts are listed');
     await startUpstream();
+    // Retry now (or 409 if a deliverer holds it this very moment).
+    assert.ok([202, 409].includes((await api(`/queue/${ref}/retry`, 'POST')).status));
     const got = await waitForDelivery(mailRoot, user, 4);
     assert.equal(got.length, 4);
     const [dsn] = await waitForDelivery(mailRoot, sender, 1);

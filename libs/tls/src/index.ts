@@ -1,2 +1,3 @@
 export * from './self-signed.js';
 export * from './tls-material.js';
+export * from './splice.js';

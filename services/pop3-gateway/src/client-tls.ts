@@ -34,28 +34,3 @@ export function acceptTls(socket: Socket, context: SecureContext, timeoutMs: num
     secure.once('close', onClose);
   });
 }
-
-/**
- * TLS passthrough: joins the client's socket and upstream's, so the client's TLS session is with
- * upstream itself; the gateway only relays bytes, both ways, with backpressure (pipe). Either side
- * closing, failing, or both staying silent for `idleMs` ends both. Resolves when both are closed.
- */
-export function splice(client: Socket, upstream: Socket, idleMs: number): Promise<void> {
-  const closed = Promise.all([once(client, 'close'), once(upstream, 'close')]).then(() => undefined);
-  const end = (): void => {
-    client.destroy();
-    upstream.destroy();
-  };
-  client.on('error', end);
-  upstream.on('error', end);
-  client.once('close', end);
-  upstream.once('close', end);
-  client.setTimeout(idleMs, end);
-  client.pipe(upstream);
-  upstream.pipe(client);
-  return closed;
-}
-
-function once(socket: Socket, event: 'close'): Promise<void> {
-  return socket.destroyed && socket.closed ? Promise.resolve() : new Promise((resolve) => socket.once(event, () => resolve()));
-}

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import { splice } from '@mailwarden/tls';
 
 /**
  * TLS passthrough (the seed's "Enable TLS"): when the client asks for STARTTLS, the gateway
@@ -20,6 +21,9 @@ interface ConnectionInternals {
 }
 
 const hooks = new Map<string, PassthroughHook>();
+
+/** Silence (from the client) that ends a spliced session: RFC 5321 4.5.3.2.7 gives a server 5 minutes per command, a TLS session idles longer between messages. */
+const PASSTHROUGH_IDLE_MS = 10 * 60_000;
 
 export function registerPassthrough(sessionId: string, hook: PassthroughHook): void {
   hooks.set(sessionId, hook);
@@ -47,7 +51,7 @@ if (!proto.__mwPassthrough) {
           this.send(454, '4.7.0 TLS not available due to temporary reason');
           return callback();
         }
-        splice(this, upstream);
+        handOver(this, upstream);
         setImmediate(callback);
       },
       () => {
@@ -60,7 +64,7 @@ if (!proto.__mwPassthrough) {
 }
 
 /** Retires smtp-server's parser (like its own upgrade does) and joins the two sockets. */
-function splice(conn: ConnectionInternals, upstream: Socket): void {
+function handOver(conn: ConnectionInternals, upstream: Socket): void {
   const client = conn._socket;
   if (conn._parser) {
     client.unpipe(conn._parser as unknown as NodeJS.WritableStream);
@@ -68,17 +72,9 @@ function splice(conn: ConnectionInternals, upstream: Socket): void {
     conn._parser.isClosed = true;
   }
   conn._upgrading = true;
+  // smtp-server's own command timeout goes; the splice has its idle timeout instead
   client.setTimeout(0);
   client.removeAllListeners('timeout');
   client.write('220 2.0.0 Ready to start TLS\r\n');
-  client.pipe(upstream);
-  upstream.pipe(client);
-  const end = () => {
-    client.destroy();
-    upstream.destroy();
-  };
-  client.once('close', end);
-  upstream.once('close', end);
-  upstream.on('error', end);
-  client.on('error', end);
+  void splice(client, upstream, PASSTHROUGH_IDLE_MS);
 }

@@ -1,12 +1,15 @@
-import { connect, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { DotStuffer } from '@mailwarden/mime';
+import { connectUpstream, type UpstreamTlsOptions } from '@mailwarden/tls';
 import type { SmtpReply } from './smtp-reply.js';
 
 export class UpstreamError extends Error {
   override name = 'UpstreamError';
 }
+
+const upstreamError = (message: string, cause?: Error): UpstreamError => new UpstreamError(message, cause ? { cause } : undefined);
 
 export interface UpstreamOptions {
   host: string;
@@ -22,12 +25,7 @@ export interface UpstreamOptions {
   dataReplyTimeoutMs?: number;
 }
 
-export interface UpstreamTlsOptions {
-  /** Verify upstream's certificate (against `ca` when given, else the system store). */
-  verify: boolean;
-  ca?: Buffer;
-  servername?: string;
-}
+export type { UpstreamTlsOptions } from '@mailwarden/tls';
 
 /**
  * A minimal SMTP client for the upstream leg: one command at a time, a deadline on every reply,
@@ -79,28 +77,7 @@ export class UpstreamSmtpClient {
   async startTls(helloName: string, tls: UpstreamTlsOptions): Promise<void> {
     const reply = await this.command('STARTTLS');
     if (reply.code !== 220) throw new UpstreamError(`upstream refused STARTTLS: ${reply.code} ${reply.lines.join(' ')}`);
-    const raw = this.release();
-    const secure = await new Promise<TLSSocket>((resolve, reject) => {
-      const s = tlsConnect({
-        socket: raw,
-        servername: tls.servername ?? (/^[\d.:]+$/.test(this.opts.host) ? undefined : this.opts.host),
-        minVersion: 'TLSv1.2',
-        rejectUnauthorized: tls.verify,
-        ...(tls.ca ? { ca: tls.ca } : {}),
-      });
-      const timer = setTimeout(() => {
-        s.destroy();
-        reject(new UpstreamError(`upstream TLS handshake timed out after ${this.opts.connectTimeoutMs} ms`));
-      }, this.opts.connectTimeoutMs);
-      s.once('secureConnect', () => {
-        clearTimeout(timer);
-        resolve(s);
-      });
-      s.once('error', (err) => {
-        clearTimeout(timer);
-        reject(new UpstreamError(`upstream TLS handshake failed: ${err.message}`, { cause: err }));
-      });
-    });
+    const secure = await connectUpstream({ host: this.opts.host, port: this.opts.port, timeoutMs: this.opts.connectTimeoutMs, tls, socket: this.release(), fail: upstreamError });
     this.socket = secure;
     this.attach(secure);
     const hello = await this.hello(helloName);
@@ -118,21 +95,7 @@ export class UpstreamSmtpClient {
   }
 
   static async connect(opts: UpstreamOptions): Promise<{ client: UpstreamSmtpClient; greeting: SmtpReply }> {
-    const socket = await new Promise<Socket>((resolve, reject) => {
-      const s = connect({ host: opts.host, port: opts.port });
-      const timer = setTimeout(() => {
-        s.destroy();
-        reject(new UpstreamError(`upstream ${opts.host}:${opts.port}: connect timeout after ${opts.connectTimeoutMs} ms`));
-      }, opts.connectTimeoutMs);
-      s.once('connect', () => {
-        clearTimeout(timer);
-        resolve(s);
-      });
-      s.once('error', (err) => {
-        clearTimeout(timer);
-        reject(new UpstreamError(`upstream ${opts.host}:${opts.port}: ${err.message}`, { cause: err }));
-      });
-    });
+    const socket = await connectUpstream({ host: opts.host, port: opts.port, timeoutMs: opts.connectTimeoutMs, fail: upstreamError });
     const client = new UpstreamSmtpClient(socket, opts);
     const greeting = await client.read();
     if (greeting.code !== 220) {

@@ -1,7 +1,7 @@
-import { connect, isIP, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Readable } from 'node:stream';
-import { MIN_TLS_VERSION } from '@mailwarden/tls';
+import { connectUpstream, type UpstreamTlsOptions } from '@mailwarden/tls';
 import { hasCapability } from './capabilities.js';
 import { MultilineBodyReader } from './multiline-body-reader.js';
 import { parseReply, type Pop3Reply } from './pop3-reply.js';
@@ -21,14 +21,7 @@ export interface UpstreamPop3Options {
   tls?: UpstreamTlsOptions;
 }
 
-/** How the gateway checks upstream's certificate when it opens TLS to upstream (implicit or STLS). */
-export interface UpstreamTlsOptions {
-  /** Verify upstream's certificate (against `ca` when given, else the system store). */
-  verify: boolean;
-  ca?: Buffer;
-  /** SNI and the name checked; default: the upstream host when it is a name (not an IP address). */
-  servername?: string;
-}
+export type { UpstreamTlsOptions } from '@mailwarden/tls';
 
 /** A multi-line response's body, dot-unstuffed (RFC 1939 3). */
 export interface MultilineBody {
@@ -71,23 +64,8 @@ export class UpstreamPop3Client {
 
   /** Connects and reads the greeting (a `-ERR` greeting is returned, not thrown: the proxy relays it). */
   static async connect(opts: UpstreamPop3Options): Promise<{ client: UpstreamPop3Client; greeting: Pop3Reply }> {
-    const client = await new Promise<UpstreamPop3Client>((resolve, reject) => {
-      const s = opts.tls ? tlsConnect(tlsOptions(opts.host, opts.port, opts.tls)) : connect({ host: opts.host, port: opts.port });
-      const timer = setTimeout(() => {
-        s.destroy();
-        reject(new UpstreamError(`upstream ${opts.host}:${opts.port}: connect timeout after ${opts.connectTimeoutMs} ms`));
-      }, opts.connectTimeoutMs);
-      s.once(opts.tls ? 'secureConnect' : 'connect', () => {
-        clearTimeout(timer);
-        s.removeAllListeners('error');
-        resolve(new UpstreamPop3Client(s, opts));
-      });
-      s.once('error', (err) => {
-        clearTimeout(timer);
-        s.destroy();
-        reject(new UpstreamError(`upstream ${opts.host}:${opts.port}: ${err.message}`, { cause: err }));
-      });
-    });
+    const socket = await connectUpstream({ host: opts.host, port: opts.port, timeoutMs: opts.connectTimeoutMs, ...(opts.tls ? { tls: opts.tls } : {}), fail: upstreamError });
+    const client = new UpstreamPop3Client(socket, opts);
     try {
       const greeting = await client.readReply();
       if (greeting.continuation) throw new UpstreamError(`malformed upstream greeting: ${JSON.stringify(greeting.line.slice(0, 100))}`);
@@ -138,24 +116,7 @@ export class UpstreamPop3Client {
     if (!reply.ok) throw this.fail(new UpstreamError(`upstream ${this.where} refused STLS: ${reply.line.slice(0, 200)}`));
     // Bytes after the +OK and before the handshake would be plaintext injected into the TLS session.
     if (this.buffer.length) throw this.fail(new UpstreamError(`upstream ${this.where} sent data after STLS +OK`));
-    const raw = this.detach();
-    const secure = await new Promise<TLSSocket>((resolve, reject) => {
-      const s = tlsConnect({ ...tlsOptions(this.opts.host, this.opts.port, tls), socket: raw });
-      const timer = setTimeout(() => {
-        s.destroy();
-        reject(new UpstreamError(`upstream ${this.where}: TLS handshake timed out after ${this.opts.connectTimeoutMs} ms`));
-      }, this.opts.connectTimeoutMs);
-      s.once('secureConnect', () => {
-        clearTimeout(timer);
-        s.removeAllListeners('error');
-        resolve(s);
-      });
-      s.once('error', (err) => {
-        clearTimeout(timer);
-        s.destroy();
-        reject(new UpstreamError(`upstream ${this.where}: TLS handshake failed: ${err.message}`, { cause: err }));
-      });
-    }).catch((err: Error) => {
+    const secure = await connectUpstream({ host: this.opts.host, port: this.opts.port, timeoutMs: this.opts.connectTimeoutMs, tls, socket: this.detach(), fail: upstreamError }).catch((err: Error) => {
       throw this.fail(err);
     });
     this.socket = secure;
@@ -335,13 +296,6 @@ export class UpstreamPop3Client {
   }
 }
 
-function tlsOptions(host: string, port: number, tls: UpstreamTlsOptions) {
-  return {
-    host,
-    port,
-    servername: tls.servername ?? (isIP(host) ? undefined : host),
-    minVersion: MIN_TLS_VERSION,
-    rejectUnauthorized: tls.verify,
-    ...(tls.ca ? { ca: tls.ca } : {}),
-  };
+function upstreamError(message: string, cause?: Error): UpstreamError {
+  return new UpstreamError(message, cause ? { cause } : undefined);
 }

@@ -30,6 +30,8 @@ export interface MultilineBody {
   stream: Readable;
   /** Settles when upstream's terminator was read (the leg can take the next command), or fails with UpstreamError. */
   done: Promise<void>;
+  /** The message's size in octets as upstream sent it (what its LIST says); final once `done` settled. */
+  size(): number;
 }
 
 const MAX_LINE = 64 * 1024;
@@ -256,7 +258,7 @@ export class UpstreamPop3Client {
       this.lines.push(remainder);
     });
     this.body = reader;
-    return { stream: reader.stream, done: reader.done };
+    return { stream: reader.stream, done: reader.done, size: () => reader.received };
   }
 
   private fail(err: Error): Error {

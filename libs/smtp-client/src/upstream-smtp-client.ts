@@ -3,6 +3,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { DotStuffer } from '@mailwarden/mime';
 import { connectUpstream, type UpstreamTlsOptions } from '@mailwarden/tls';
+import { LineReader, LineTimeoutError } from '@mailwarden/line-socket';
 import type { SmtpReply } from './smtp-reply.js';
 
 export class UpstreamError extends Error {
@@ -34,16 +35,16 @@ export type { UpstreamTlsOptions } from '@mailwarden/tls';
  */
 export class UpstreamSmtpClient {
   capabilities = new Map<string, string>();
-  private buffer = '';
-  private lines: string[] = [];
-  private waiter: { resolve: (r: SmtpReply) => void; reject: (e: Error) => void } | undefined;
+  private readonly lines = new LineReader({ maxLineBytes: MAX_LINE, onTooLong: () => void this.fail(new UpstreamError('upstream reply too long')) });
+  /** A reply is being read (its lines may still be on their way). */
+  private awaiting = false;
   private failure: Error | undefined;
   /** A message is being written: no command may be sent (it would land in the message body). */
   private sending = false;
   /** The command or DATA transfer in progress, if any. */
   private inFlight: Promise<unknown> | undefined;
 
-  private readonly onSocketData = (chunk: Buffer) => this.onData(chunk);
+  private readonly onSocketData = (chunk: Buffer) => this.lines.push(chunk);
   private readonly onSocketError = (err: Error) => this.fail(new UpstreamError(`upstream ${this.opts.host}:${this.opts.port}: ${err.message}`, { cause: err }));
   private readonly onSocketClose = () => this.fail(new UpstreamError(`upstream ${this.opts.host}:${this.opts.port} closed the connection`));
 
@@ -132,7 +133,7 @@ export class UpstreamSmtpClient {
     if (/[\r\n\0]/.test(line)) throw new UpstreamError('refusing to send a command with CR, LF or NUL');
     if (this.sending) throw new UpstreamError(`refusing to send ${line.split(' ')[0]} while a message is being sent`);
     // One command at a time: a second one would take the first one's reply.
-    if (this.waiter) throw new UpstreamError(`refusing to send ${line.split(' ')[0]} while a reply is awaited`);
+    if (this.awaiting) throw new UpstreamError(`refusing to send ${line.split(' ')[0]} while a reply is awaited`);
     this.write(`${line}\r\n`);
     return this.track(this.read());
   }
@@ -230,58 +231,36 @@ export class UpstreamSmtpClient {
     });
   }
 
-  private read(timeoutMs = this.opts.commandTimeoutMs): Promise<SmtpReply> {
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiter = undefined;
-        this.close();
-        reject(new UpstreamError(`upstream did not answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiter = {
-        resolve: (r) => {
-          clearTimeout(timer);
-          resolve(r);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      };
-      this.drain();
-    });
-  }
-
-  private onData(chunk: Buffer): void {
-    this.buffer += chunk.toString('latin1');
-    if (this.buffer.length > 64 * 1024) return this.fail(new UpstreamError('upstream reply too long'));
-    this.drain();
-  }
-
-  /** Hands a complete (possibly multi-line) reply to the waiting command. */
-  private drain(): void {
-    let nl: number;
-    while (this.waiter && (nl = this.buffer.indexOf('\n')) >= 0) {
-      const line = this.buffer.slice(0, nl).replace(/\r$/, '');
-      this.buffer = this.buffer.slice(nl + 1);
-      const m = /^(\d{3})([ -]?)(.*)$/.exec(line);
-      if (!m) return this.fail(new UpstreamError(`malformed upstream reply: ${JSON.stringify(line.slice(0, 100))}`));
-      this.lines.push(m[3]!);
-      if (m[2] !== '-') {
-        const reply = { code: Number(m[1]), lines: this.lines };
-        this.lines = [];
-        const w = this.waiter;
-        this.waiter = undefined;
-        w.resolve(reply);
+  /** One reply, all its lines, within `timeoutMs`; past it the connection is dropped (its reply would come late, to the wrong command). */
+  private async read(timeoutMs = this.opts.commandTimeoutMs): Promise<SmtpReply> {
+    if (this.failure) throw this.failure;
+    const until = Date.now() + timeoutMs;
+    const texts: string[] = [];
+    this.awaiting = true;
+    try {
+      for (;;) {
+        const line = await this.lines.next(Math.max(until - Date.now(), 1)).catch((err: unknown) => {
+          if (!(err instanceof LineTimeoutError)) throw err;
+          this.close();
+          throw new UpstreamError(`upstream did not answer within ${timeoutMs} ms`);
+        });
+        const m = /^(\d{3})([ -]?)(.*)$/.exec(line);
+        if (!m) throw this.fail(new UpstreamError(`malformed upstream reply: ${JSON.stringify(line.slice(0, 100))}`));
+        texts.push(m[3]!);
+        if (m[2] !== '-') return { code: Number(m[1]), lines: texts };
       }
+    } finally {
+      this.awaiting = false;
     }
   }
 
-  private fail(err: Error): void {
+  private fail(err: Error): Error {
     if (!this.failure) this.failure = err;
     this.socket.destroy();
-    const w = this.waiter;
-    this.waiter = undefined;
-    w?.reject(this.failure);
+    this.lines.fail(this.failure);
+    return this.failure;
   }
 }
+
+/** Replies are short lines; anything longer is not an SMTP server talking. */
+const MAX_LINE = 64 * 1024;

@@ -13,6 +13,8 @@ const BODY_HIGH_WATER = 64 * 1024;
 export class MultilineBodyReader {
   readonly stream: Readable;
   readonly done: Promise<void>;
+  /** Octets of the body handed to the consumer so far (dot-unstuffed, CRLF as sent). */
+  received = 0;
   private readonly unstuffer = new DotUnstuffer();
   private discarding = false;
   private waitingDrain = false;
@@ -43,6 +45,7 @@ export class MultilineBodyReader {
     this.stream.on('error', () => undefined);
     this.unstuffer.on('data', (chunk: Buffer) => {
       if (this.discarding) return;
+      this.received += chunk.length;
       if (!this.stream.push(chunk)) this.unstuffer.pause();
     });
     this.unstuffer.on('end', () => {

@@ -5,6 +5,7 @@ import { Pop3ReplyError } from './pop3-reply.js';
 import { filterCapabilities } from './capabilities.js';
 import { topLines } from './top-lines.js';
 import { saslUser } from './sasl-user.js';
+import { restateListLine, restateListReply, restateStat } from './delivered-sizes.js';
 
 /** Session states, named as in RFC 1939 3. */
 export type Pop3State = 'AUTHORIZATION' | 'TRANSACTION' | 'UPDATE';
@@ -105,12 +106,17 @@ export const COMMANDS: Record<Verb, Pop3Command> = {
     },
   },
 
-  STAT: { states: TRANSACTION, handler: async (s) => void (await s.relayCommand('STAT')) },
+  /** RFC 1939 5: upstream's count and size, corrected for the messages this session retrieved (see delivered-sizes.ts). */
+  STAT: { states: TRANSACTION, handler: async (s) => void (await s.relayCommand('STAT', (r) => restateStat(r, s.messages.sizeDifference()))) },
 
-  /** LIST and UIDL without an argument are multi-line (RFC 1939 5, 7). Sizes are upstream's. */
+  /** LIST and UIDL without an argument are multi-line (RFC 1939 5, 7). Sizes are upstream's, or the delivered copy's once retrieved. */
   LIST: {
     states: TRANSACTION,
-    handler: async (s, arg) => (arg.trim() ? void (await s.relayCommand(withArg('LIST', arg))) : s.relayListing('LIST')),
+    async handler(s, arg) {
+      const delivered = (n: number) => s.messages.get(n)?.size;
+      if (arg.trim()) return void (await s.relayCommand(withArg('LIST', arg), (r) => restateListReply(r, delivered)));
+      await s.relayListing('LIST', (line) => restateListLine(line, delivered));
+    },
   },
 
   UIDL: {

@@ -243,18 +243,18 @@ export class Pop3Session {
 
   // ---- the upstream leg ------------------------------------------------------------------
 
-  /** Sends a single-line command upstream and relays the reply. */
-  async relayCommand(line: string): Promise<Pop3Reply> {
+  /** Sends a single-line command upstream and relays the reply (`restate` may correct it; upstream's reply is returned). */
+  async relayCommand(line: string, restate: (reply: Pop3Reply) => Pop3Reply = (r) => r): Promise<Pop3Reply> {
     const reply = await this.upstream.command(line);
-    await this.relay(reply);
+    await this.relay(restate(reply));
     return reply;
   }
 
-  /** Relays a command whose answer is a multi-line listing (LIST, UIDL, bare AUTH), line by line. */
-  async relayListing(line: string): Promise<void> {
+  /** Relays a command whose answer is a multi-line listing (LIST, UIDL, bare AUTH), line by line (`restate` may correct each). */
+  async relayListing(line: string, restate: (line: string) => string = (l) => l): Promise<void> {
     const { reply, lines } = await this.upstream.listing(line);
     if (!lines) return this.relay(reply);
-    await this.sendLines(reply.line, lines);
+    await this.sendLines(reply.line, mapLines(lines, restate));
   }
 
   /** RETR/TOP passed through unscanned (POP3 scanning off by policy): upstream's bytes, unchanged. */
@@ -285,7 +285,7 @@ export class Pop3Session {
     const { reply, body } = await this.upstream.retrieve(`RETR ${n}`);
     if (!body) throw new Pop3ReplyError(reply.line);
     const message = await this.scan(body);
-    this.messages.set(n, message);
+    this.messages.set(n, message, body.size());
     this.log.info(
       { event: 'pop3.scanned', ref: message.ref, msg: n, size: message.size, removed: message.removed.length, subjectPrefixed: message.subjectPrefixed },
       `message ${n} scanned (ref ${message.ref}, ${message.removed.length} part(s) removed)`,
@@ -464,4 +464,8 @@ export class Pop3Session {
     if (!this.socket.destroyed) this.socket.end();
     this.log.debug({ event: 'pop3.session_end', state: this.state, retrieved: kept }, 'session ended');
   }
+}
+
+async function* mapLines(lines: AsyncIterable<string>, map: (line: string) => string): AsyncGenerator<string> {
+  for await (const line of lines) yield map(line);
 }

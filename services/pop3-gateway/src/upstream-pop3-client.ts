@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { connectUpstream, type UpstreamTlsOptions } from '@mailwarden/tls';
+import { LineReader, LineTimeoutError } from '@mailwarden/line-socket';
 import { hasCapability } from './capabilities.js';
 import { MultilineBodyReader } from './multiline-body-reader.js';
 import { parseReply, type Pop3Reply } from './pop3-reply.js';
@@ -29,6 +30,8 @@ export interface MultilineBody {
   stream: Readable;
   /** Settles when upstream's terminator was read (the leg can take the next command), or fails with UpstreamError. */
   done: Promise<void>;
+  /** The message's size in octets as upstream sent it (what its LIST says); final once `done` settled. */
+  size(): number;
 }
 
 const MAX_LINE = 64 * 1024;
@@ -39,8 +42,7 @@ const MAX_LINE = 64 * 1024;
  * (latin1, so any byte round-trips) because the proxy relays them to its client.
  */
 export class UpstreamPop3Client {
-  private buffer: Buffer = Buffer.alloc(0);
-  private waiter: { resolve: (line: string) => void; reject: (err: Error) => void; timer: NodeJS.Timeout } | undefined;
+  private readonly lines = new LineReader({ maxLineBytes: MAX_LINE, onTooLong: () => void this.fail(new UpstreamError('upstream sent an over-long line')) });
   private failure: Error | undefined;
   /** Set while a RETR/TOP is sent: a `+OK` switches the leg to body mode in the same tick. */
   private expectBody: ((reply: Pop3Reply) => void) | undefined;
@@ -115,7 +117,7 @@ export class UpstreamPop3Client {
     const reply = await this.command('STLS');
     if (!reply.ok) throw this.fail(new UpstreamError(`upstream ${this.where} refused STLS: ${reply.line.slice(0, 200)}`));
     // Bytes after the +OK and before the handshake would be plaintext injected into the TLS session.
-    if (this.buffer.length) throw this.fail(new UpstreamError(`upstream ${this.where} sent data after STLS +OK`));
+    if (this.lines.buffered) throw this.fail(new UpstreamError(`upstream ${this.where} sent data after STLS +OK`));
     const secure = await connectUpstream({ host: this.opts.host, port: this.opts.port, timeoutMs: this.opts.connectTimeoutMs, tls, socket: this.detach(), fail: upstreamError }).catch((err: Error) => {
       throw this.fail(err);
     });
@@ -133,7 +135,7 @@ export class UpstreamPop3Client {
   async handOver(): Promise<{ reply: Pop3Reply; socket?: Socket }> {
     const reply = await this.command('STLS');
     if (!reply.ok) return { reply };
-    if (this.buffer.length) throw this.fail(new UpstreamError(`upstream ${this.where} sent data after STLS +OK`));
+    if (this.lines.buffered) throw this.fail(new UpstreamError(`upstream ${this.where} sent data after STLS +OK`));
     const socket = this.detach();
     this.released = true;
     this.failure = new UpstreamError('upstream connection handed over to the client (TLS passthrough)');
@@ -225,71 +227,44 @@ export class UpstreamPop3Client {
     }
   }
 
-  private readLine(): Promise<string> {
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.fail(new UpstreamError(`upstream ${this.where} did not answer within ${this.opts.replyTimeoutMs} ms`));
-      }, this.opts.replyTimeoutMs);
-      this.waiter = { resolve, reject, timer };
-      this.pump();
-    });
+  private async readLine(): Promise<string> {
+    if (this.failure) throw this.failure;
+    try {
+      return await this.lines.next(this.opts.replyTimeoutMs, this.onLineTaken);
+    } catch (err) {
+      if (err instanceof LineTimeoutError) throw this.fail(new UpstreamError(`upstream ${this.where} did not answer within ${this.opts.replyTimeoutMs} ms`));
+      throw err;
+    }
   }
 
   private onData(chunk: Buffer): void {
     if (this.body) return this.body.write(chunk);
-    this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
-    this.pump();
+    this.lines.push(chunk);
   }
 
-  /** Hands one complete line to the waiting reader; enters body mode right after a RETR/TOP `+OK`. */
-  private pump(): void {
-    if (!this.waiter) {
-      if (this.buffer.length > MAX_LINE) this.fail(new UpstreamError('upstream sent an over-long line'));
-      return;
-    }
-    const nl = this.buffer.indexOf(0x0a);
-    if (nl < 0) {
-      if (this.buffer.length > MAX_LINE) this.fail(new UpstreamError('upstream sent an over-long line'));
-      return;
-    }
-    const line = this.buffer.subarray(0, nl).toString('latin1').replace(/\r$/, '');
-    this.buffer = this.buffer.subarray(nl + 1);
-    const w = this.waiter;
-    this.waiter = undefined;
-    clearTimeout(w.timer);
-    if (this.expectBody) {
-      const reply = parseReply(line);
-      if (reply?.ok) {
-        this.expectBody(reply);
-        this.expectBody = undefined;
-        const rest = this.buffer;
-        this.buffer = Buffer.alloc(0);
-        if (rest.length) this.body!.write(rest);
-      }
-    }
-    w.resolve(line);
-  }
+  /** Enters body mode right after a RETR/TOP `+OK`, in the same tick: the next bytes are the body. */
+  private readonly onLineTaken = (line: string): void => {
+    const reply = this.expectBody && parseReply(line);
+    if (!this.expectBody || !reply || !reply.ok) return;
+    this.expectBody(reply);
+    this.expectBody = undefined;
+    const rest = this.lines.take();
+    if (rest.length) this.body!.write(rest);
+  };
 
   private startBody(): MultilineBody {
     const reader = new MultilineBodyReader(this.opts.replyTimeoutMs, this.socket, (err) => this.fail(err), (remainder) => {
       this.body = undefined;
-      this.buffer = remainder;
-      this.pump();
+      this.lines.push(remainder);
     });
     this.body = reader;
-    return { stream: reader.stream, done: reader.done };
+    return { stream: reader.stream, done: reader.done, size: () => reader.received };
   }
 
   private fail(err: Error): Error {
     if (!this.failure) this.failure = err;
     if (!this.released) this.socket.destroy();
-    const w = this.waiter;
-    this.waiter = undefined;
-    if (w) {
-      clearTimeout(w.timer);
-      w.reject(this.failure);
-    }
+    this.lines.fail(this.failure);
     this.body?.fail(this.failure);
     this.body = undefined;
     return this.failure;

@@ -159,6 +159,23 @@ test('LIST, UIDL, STAT are relayed (multi-line and single)', async (t) => {
   assert.equal(await c.command('LIST 9'), '-ERR There is no message');
 });
 
+test('LIST and STAT give the delivered size of a message this session retrieved; others keep upstream’s', async (t) => {
+  const h = await harness(t);
+  const c = await h.connect();
+  await c.login();
+  const rebuilt = (await c.multi('RETR 2')).body!;
+  assert.notEqual(rebuilt.length, INFECTED.length, 'the rebuilt message has another size');
+  assert.equal((await c.multi('LIST')).body!.toString(), `1 ${CLEAN.length}\r\n2 ${rebuilt.length}\r\n`);
+  assert.equal(await c.command('LIST 2'), `+OK 2 ${rebuilt.length}`);
+  assert.equal(await c.command('LIST 1'), `+OK 1 ${CLEAN.length}`);
+  assert.equal(await c.command('STAT'), `+OK 2 ${CLEAN.length + rebuilt.length}`);
+  // A deleted message is upstream's business again: STAT no longer counts it.
+  assert.equal(await c.command('DELE 2'), '+OK Marked to be deleted.');
+  assert.equal(await c.command('STAT'), `+OK 1 ${CLEAN.length}`);
+  assert.equal(await c.command('RSET'), '+OK');
+  assert.equal(await c.command('STAT'), `+OK 2 ${CLEAN.length + rebuilt.length}`);
+});
+
 test('RETR of a clean message: exact bytes (dot-stuffing undone and redone), size of the stored copy', async (t) => {
   const h = await harness(t);
   const c = await h.connect();

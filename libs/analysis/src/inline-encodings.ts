@@ -33,7 +33,8 @@ for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+
  * prose: a line without a colon or a quote is not looked at.
  */
 export function findInlineEncodings(t: Buffer, n: number): InlineEncoding[] {
-  const colon = t.indexOf(0x3a) >= 0 && t.indexOf(0x3a) < n;
+  const firstColon = t.indexOf(0x3a);
+  const colon = firstColon >= 0 && firstColon < n;
   const quote = n >= 66 && (t.includes(0x22) || t.includes(0x27) || t.includes(0x60));
   if (!colon && !quote) return [];
   const text = t.toString('latin1', 0, n);

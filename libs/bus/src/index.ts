@@ -5,3 +5,4 @@ export * from './policy-watcher.js';
 export * from './work-loop.js';
 export * from './activity.js';
 export * from './delivery-records.js';
+export * from './decode-or-drop.js';

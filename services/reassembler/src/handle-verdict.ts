@@ -1,6 +1,6 @@
 import type { JsMsg } from '@nats-io/jetstream';
-import { REASSEMBLER_HEARTBEAT_MS, keepWorking } from '@mailwarden/bus';
-import { MessageVerdict, Streams, Subjects, decode } from '@mailwarden/contracts';
+import { REASSEMBLER_HEARTBEAT_MS, decodeOrDrop, keepWorking } from '@mailwarden/bus';
+import { MessageVerdict, Streams, Subjects } from '@mailwarden/contracts';
 import type { FinalizeDeps } from './finalize.js';
 import { finalize } from './finalize.js';
 
@@ -14,14 +14,8 @@ const MAX_VERDICT_ATTEMPTS = 30;
  * that spares a rebuild, and every first delivery a round trip.
  */
 export async function handleVerdict(deps: FinalizeDeps, msg: JsMsg): Promise<void> {
-  let verdict: MessageVerdict;
-  try {
-    verdict = decode(MessageVerdict, msg.data);
-  } catch (err) {
-    deps.log.error({ event: 'verdict.poison', subject: msg.subject, err }, 'undecodable verdict dropped');
-    msg.term();
-    return;
-  }
+  const verdict = decodeOrDrop(MessageVerdict, msg, deps.log, { event: 'verdict.poison', name: 'verdict' });
+  if (!verdict) return;
   const ref = verdict.envelope.ref;
   const attempt = msg.info.deliveryCount;
   if (attempt > 1) deps.log.info({ event: 'verdict.redelivered', ref, attempt }, 'verdict delivered again');

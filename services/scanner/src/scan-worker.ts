@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { JsMsg } from '@nats-io/jetstream';
-import { Envelope, Subjects, decode, type MessageVerdict, type PartVerdict } from '@mailwarden/contracts';
-import { SCANNER_HEARTBEAT_MS, SCANNER_MAX_DELIVER, keepWorking, type Bus } from '@mailwarden/bus';
+import { Envelope, Subjects, type MessageVerdict, type PartVerdict } from '@mailwarden/contracts';
+import { SCANNER_HEARTBEAT_MS, SCANNER_MAX_DELIVER, decodeOrDrop, keepWorking, type Bus } from '@mailwarden/bus';
 import type { ObjectStore } from '@mailwarden/storage';
 import type { ClamdClient } from '@mailwarden/clamd';
 import type { Logger } from '@mailwarden/log';
@@ -42,14 +42,8 @@ const DEFAULT_IN_MEMORY = 16 * 1024 * 1024;
  * A message over the analysis limits is `rejected` (a permanent, policy refusal).
  */
 export async function handleJob(deps: ScanWorkerDeps, msg: JsMsg): Promise<void> {
-  let envelope: Envelope;
-  try {
-    envelope = decode(Envelope, msg.data);
-  } catch (err) {
-    deps.log.error({ event: 'job.poison', subject: msg.subject, err }, 'undecodable scan job dropped');
-    msg.term();
-    return;
-  }
+  const envelope = decodeOrDrop(Envelope, msg, deps.log, { event: 'job.poison', name: 'scan job' });
+  if (!envelope) return;
   const log = deps.log.child({ ref: envelope.ref });
   // Whatever the analysis waits on (ranged reads of raw.eml, clamd), the job stays with this worker.
   const stopWorking = keepWorking(msg, SCANNER_HEARTBEAT_MS);

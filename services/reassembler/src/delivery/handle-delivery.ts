@@ -1,6 +1,6 @@
 import type { JsMsg } from '@nats-io/jetstream';
-import { DELIVERER_HEARTBEAT_MS, DeliveryConflictError, DeliveryRecords, keepWorking, type Bus } from '@mailwarden/bus';
-import { DeliveryJob, decode, type DeliveryState, type RecipientOutcome } from '@mailwarden/contracts';
+import { DELIVERER_HEARTBEAT_MS, DeliveryConflictError, DeliveryRecords, decodeOrDrop, keepWorking, type Bus } from '@mailwarden/bus';
+import { DeliveryJob, type DeliveryState, type RecipientOutcome } from '@mailwarden/contracts';
 import type { ObjectStore } from '@mailwarden/storage';
 import type { Logger } from '@mailwarden/log';
 import { metrics } from '@mailwarden/observability';
@@ -35,14 +35,8 @@ export interface DeliveryDeps {
  *    not yet say so) the attempt is repeated and counted as `interrupted` (RFC 5321 6.1).
  */
 export async function handleDelivery(deps: DeliveryDeps, msg: JsMsg): Promise<void> {
-  let job: DeliveryJob;
-  try {
-    job = decode(DeliveryJob, msg.data);
-  } catch (err) {
-    deps.log.error({ event: 'delivery.poison', subject: msg.subject, err }, 'undecodable delivery job dropped');
-    msg.term();
-    return;
-  }
+  const job = decodeOrDrop(DeliveryJob, msg, deps.log, { event: 'delivery.poison', name: 'delivery job' });
+  if (!job) return;
   const { records, log } = deps;
   const ref = job.ref;
   const stopWorking = keepWorking(msg, DELIVERER_HEARTBEAT_MS);

@@ -14,6 +14,7 @@ import { listenerSpecs } from './listeners.js';
 import { parseClientIdentityMode } from './client-identity.js';
 import { BackPressure } from './back-pressure.js';
 import { queueAcceptanceFor } from './queue-mode.js';
+import { logServerError } from './server-error.js';
 
 const log = createLogger('smtp-gateway');
 const env = readSettings();
@@ -84,7 +85,7 @@ const servers = specs.map((spec) => {
     clientIdentity,
     ...(spec.delivery === 'queue' ? { queue: queueAcceptanceFor(queueMode, spec) } : {}),
   });
-  server.on('error', (err) => log.error({ event: 'smtp.server_error', err }, 'smtp server error'));
+  server.on('error', (err) => logServerError(log, err));
   return { spec, server };
 });
 

@@ -12,13 +12,15 @@ for (const group of ['libs', 'services']) {
   for (const name of readdirSync(join(root, group))) dirs.push(join(root, group, name, 'dist', 'test'));
 }
 dirs.push(join(root, 'test', 'dist', 'evasion'), join(root, 'test', 'dist', 'e2e'));
+// The drill's and the fuzzer's own unit tests sit next to their sources (src/ compiles to dist/).
+dirs.push(join(root, 'drill', 'dist'), join(root, 'fuzz', 'dist'));
 
 const only = process.argv.slice(2);
 const files = dirs
   .filter((d) => existsSync(d))
   .flatMap((d) => readdirSync(d).filter((f) => f.endsWith('.test.js')).map((f) => join(d, f)))
   // a compiled test whose source was deleted (an older build's leftover) is not run
-  .filter((f) => existsSync(f.replace(/[/\\]dist[/\\]/, '/').replace(/\.js$/, '.ts')))
+  .filter((f) => [f.replace(/[/\\]dist[/\\]/, '/'), f.replace(/[/\\]dist[/\\]/, '/src/')].some((src) => existsSync(src.replace(/\.js$/, '.ts'))))
   .filter((f) => !only.length || only.some((o) => f.includes(o)));
 
 if (!files.length) {

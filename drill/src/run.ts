@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 /**
- * npm run drill [-- --quick] [--messages N] [--concurrency C] [--seed S] [--interval SECONDS] [--keep-state]
+ * npm run drill [-- --quick] [--delivery proxy|queue] [--messages N] [--concurrency C] [--seed S] [--interval SECONDS] [--keep-state]
  *
  * The fault drill: N unique messages (X-Drill-Id and Message-ID; 10 % carry EICAR) through the
  * real local stack (NATS, s3rver, clamd, the dev mailbox as upstream, scanner ×2, reassembler ×2,
  * smtp-gateway ×1) while processes are killed and restarted, clamd is frozen, S3 and (once) NATS
  * are restarted. The client retries like an MTA. Then every drill id is tallied from the client's
  * view and from the dev mailbox's maildir: delivered once, lost, duplicated, 4xx-but-delivered,
- * 5xx, pending, infected content delivered. Appends a section to drill/RESULTS.md and writes the
+ * 5xx, pending, infected content delivered. With `--delivery queue` the gateway runs in queue mode
+ * (250 once the message is durable; the reassemblers deliver it) and the tally waits until the
+ * queue is empty, attributing each copy by the queue reference in its Received line. Appends a section to drill/RESULTS.md and writes the
  * JSON to drill/results/<timestamp>.json. Exits 1 when a target is missed.
  */
 import { execSync } from 'node:child_process';
@@ -24,7 +26,8 @@ import { FaultInjector } from './faults.js';
 import { computeTargets, renderMarkdown, type DrillParams, type DrillReport } from './report.js';
 import { seededRandom } from './rng.js';
 import { DrillSender } from './sender.js';
-import { readDeliveries, tally, type MessageTally } from './tally.js';
+import { INHERENT, readDeliveries, tally, type MessageTally } from './tally.js';
+import { drainQueue, interruptedCounts } from './queue-drain.js';
 
 const DRILL_DIR = fileURLToPath(new URL('../', import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -32,6 +35,7 @@ const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
+    delivery: { type: 'string', default: 'proxy' },
     messages: { type: 'string' },
     concurrency: { type: 'string', default: '8' },
     seed: { type: 'string' },
@@ -83,7 +87,10 @@ function alive(pid: number): boolean {
 async function main(): Promise<number> {
   const quick = args.quick!;
   const seed = positiveInt(args.seed, Math.floor(Math.random() * 1e9) + 1, 'seed');
+  const delivery = args.delivery;
+  if (delivery !== 'proxy' && delivery !== 'queue') throw new Error('--delivery must be proxy or queue');
   const params: DrillParams = {
+    delivery,
     messages: positiveInt(args.messages, quick ? 2400 : 10_000, 'messages'),
     concurrency: positiveInt(args.concurrency, 8, 'concurrency'),
     seed,
@@ -121,7 +128,9 @@ async function main(): Promise<number> {
 
   try {
     // No ops listeners: their port-0 sockets could take a port the gateway must get back after a restart.
-    stack = await startStack({ stateDir, env: { OPS_LISTEN: 'off' } });
+    // Queue mode: retries within the drill's patience (defaults: 1 min doubling to 1 h).
+    const queueEnv: Record<string, string> = delivery === 'queue' ? { SMTP_DELIVERY: 'queue', QUEUE_RETRY_MIN_MS: '500', QUEUE_RETRY_MAX_MS: '4000' } : {};
+    stack = await startStack({ stateDir, env: { OPS_LISTEN: 'off', ...queueEnv } });
     const services: Record<string, RunningService[]> = { scanner: [], reassembler: [], 'smtp-gateway': [] };
     for (let i = 0; i < params.scanners; i++) services.scanner!.push(await stack.startService('scanner'));
     for (let i = 0; i < params.reassemblers; i++) services.reassembler!.push(await stack.startService('reassembler'));
@@ -173,7 +182,13 @@ async function main(): Promise<number> {
       await faultLoop;
     }
     const durationS = (Date.now() - t0) / 1000;
-    log(`load done in ${durationS.toFixed(0)} s; reading the maildir`);
+    let queueDrain: DrillReport['queueDrain'];
+    if (delivery === 'queue') {
+      const refs = sender.messages.flatMap((m) => m.attempts.map((a) => /queued as (\S+)/.exec(a.reply)?.[1]).filter((r): r is string => !!r));
+      log(`load done in ${durationS.toFixed(0)} s; waiting for the queue to deliver ${refs.length} accepted message(s)`);
+      queueDrain = await drainQueue(stack.natsClient(), refs, 15 * 60_000, log);
+    }
+    log(`reading the maildir`);
     await sleep(3000); // a copy whose final reply was lost may still be on its way to disk
 
     const unexpectedlyDead = Object.values(services)
@@ -183,7 +198,8 @@ async function main(): Promise<number> {
     if (unexpectedlyDead.length) log(`services dead at the end (not killed by the drill): ${unexpectedlyDead.join(', ')}`);
 
     const deliveries = await readDeliveries(stack.env.DEV_MAILBOX_DIR);
-    const t = tally(sender.messages, deliveries);
+    const interrupted = delivery === 'queue' ? await interruptedCounts(stack.natsClient(), new Set(deliveries.flatMap((d) => (d.ref ? [d.ref] : [])))) : undefined;
+    const t = tally(sender.messages, deliveries, interrupted ? { queue: { interrupted: (ref) => interrupted.get(ref) ?? 0 } } : {});
     const byId = new Map(sender.messages.map((m) => [m.id, m]));
     const delivByid = new Map<string, typeof deliveries>();
     for (const d of deliveries) if (d.drillId) delivByid.set(d.drillId, [...(delivByid.get(d.drillId) ?? []), d]);
@@ -205,14 +221,16 @@ async function main(): Promise<number> {
       params,
       durationS,
       faultWindowS,
+      ...(queueDrain ? { queueDrain } : {}),
       faults: faults.records,
       tally: summary,
       targets: computeTargets(t),
       gatewayEvents: countGatewayEvents(stateDir),
       violations: violations.map(detail),
-      inherent: perMessage.filter((m) => m.verdict === 'duplicate-after-lost-reply' || m.verdict === 'delivered-after-lost-reply').map(detail),
+      inherent: perMessage.filter((m) => INHERENT.includes(m.verdict)).map(detail),
       odd: perMessage.filter((m) => m.odd).map((m) => m.id),
     };
+    if (queueDrain?.unfinished.length) report.targets.push({ name: 'queue empty at the end', met: false, value: `${queueDrain.unfinished.length} accepted message(s) unfinished after ${queueDrain.waitedS.toFixed(0)} s` });
     if (unexpectedlyDead.length) report.targets.push({ name: 'every service alive at the end', met: false, value: unexpectedlyDead.join(', ') });
     const allMet = report.targets.every((g) => g.met);
     if (!allMet) keepState = true;

@@ -1,7 +1,10 @@
 /**
  * What arrived upstream (the dev mailbox's maildir), per X-Drill-Id, set against what the client
- * was told. Each delivery is attributed to the attempt that produced it: the last attempt of that
- * message that started before the file was written (attempts of one message never overlap).
+ * was told. Each delivery is attributed to the attempt that produced it. Proxy mode: the last
+ * attempt of that message that started before the file was written (attempts of one message never
+ * overlap). Queue mode (delivery happens later): the attempt whose reply quoted the copy's queue
+ * reference (the `id` of the gateway's Received line); a reference no reply quoted belongs to an
+ * attempt whose final reply was lost.
  */
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
@@ -15,6 +18,10 @@ export interface Delivery {
   mtimeMs: number;
   size: number;
   sha256: string;
+  /** sha256 without the Received line a queue-mode gateway puts first. */
+  bodySha256: string;
+  /** Queue mode: the gateway's queue reference (the `id` clause of its Received line). */
+  ref: string | undefined;
   /** EICAR found in the delivered bytes (raw, or inside any base64 block). */
   eicar: boolean;
   /** The removal notice is there. */
@@ -38,6 +45,15 @@ function containsEicar(raw: Buffer): boolean {
   return check();
 }
 
+/** The bytes after a first header that is the gateway's own Received line (with its folded lines). */
+function withoutOurReceived(raw: Buffer): Buffer {
+  if (!raw.subarray(0, 10).equals(Buffer.from('Received: '))) return raw;
+  let end = raw.indexOf('\r\n');
+  while (end >= 0 && (raw[end + 2] === 0x20 || raw[end + 2] === 0x09)) end = raw.indexOf('\r\n', end + 2);
+  if (end < 0 || !raw.subarray(0, end).includes('(Mailwarden)')) return raw;
+  return raw.subarray(end + 2);
+}
+
 export async function readDeliveries(mailRoot: string): Promise<Delivery[]> {
   const out: Delivery[] = [];
   const users = await readdir(mailRoot).catch(() => [] as string[]);
@@ -53,9 +69,11 @@ export async function readDeliveries(mailRoot: string): Promise<Delivery[]> {
         out.push({
           file,
           drillId: /^X-Drill-Id:[ \t]*(\S+)/im.exec(head)?.[1],
+          ref: /^Received:[^\r\n]*(?:\r\n[ \t][^\r\n]*)*? \(Mailwarden\) with \S+ id ([^;\s]+);/im.exec(head)?.[1],
           mtimeMs: st.mtimeMs,
           size: raw.length,
           sha256: createHash('sha256').update(raw).digest('hex'),
+          bodySha256: createHash('sha256').update(withoutOurReceived(raw)).digest('hex'),
           eicar: containsEicar(raw),
           notice: raw.includes(NOTICE),
         });
@@ -70,6 +88,7 @@ export type Verdict =
   | 'lost'
   | 'duplicated'
   | 'duplicate-after-lost-reply'
+  | 'duplicate-after-interrupted-delivery'
   | 'delivered-after-lost-reply'
   | 'tempfail-delivered'
   | 'refused'
@@ -109,16 +128,58 @@ export interface Tally {
   violations: MessageTally[];
 }
 
+export interface TallyOptions {
+  /**
+   * Queue mode: `interrupted(ref)` is how many delivery attempts of that reference were cut off
+   * between DATA and the record of upstream's reply; as many extra copies of it are inherent.
+   */
+  queue?: { interrupted: (ref: string) => number };
+}
+
+/** Verdicts that are not violations although the sender or upstream may hold two copies (RFC 5321 6.1). */
+export const INHERENT: Verdict[] = ['duplicate-after-lost-reply', 'delivered-after-lost-reply', 'duplicate-after-interrupted-delivery'];
+
 /** Targets: 0 lost, 0 duplicated (beyond the inherent lost-reply case), 0 infected delivered, every 4xx ends delivered once or pending. */
 export const VIOLATIONS: Verdict[] = ['lost', 'duplicated', 'tempfail-delivered', 'refused-but-delivered'];
 
-function attemptAt(attempts: AttemptRecord[], t: number): AttemptRecord | undefined {
+type Attribution = { attempt: number; outcome: string; stage: string };
+
+/** Proxy mode: the last attempt that started before the copy was written. */
+function attemptByTime(attempts: AttemptRecord[], t: number): Attribution {
   let found: AttemptRecord | undefined;
   for (const a of attempts) if (a.startMs <= t + 5) found = a;
-  return found;
+  return { attempt: found?.n ?? 0, outcome: found?.outcome ?? '?', stage: found?.stage ?? '?' };
 }
 
-export function tally(messages: DrillMessage[], deliveries: Delivery[]): Tally {
+/**
+ * Queue mode: each copy to the attempt whose reply quoted its reference. A reference no reply
+ * quoted was queued by an attempt that never saw its 250: such references go, in the order their
+ * first copies arrived, to the attempts whose connection was lost after the final dot.
+ */
+function attributeByRef(attempts: AttemptRecord[], copies: Delivery[]): Attribution[] {
+  const lostReplies = attempts.filter((a) => a.outcome === 'conn' && a.stage === 'final');
+  const unquoted = new Map<string, AttemptRecord | undefined>();
+  return copies.map((d) => {
+    const quoted = d.ref ? attempts.find((a) => a.reply.includes(d.ref!)) : undefined;
+    let a = quoted;
+    if (!a && d.ref) {
+      if (!unquoted.has(d.ref)) unquoted.set(d.ref, lostReplies[unquoted.size]);
+      a = unquoted.get(d.ref);
+    }
+    return a ? { attempt: a.n, outcome: a.outcome, stage: a.stage } : { attempt: 0, outcome: '?', stage: '?' };
+  });
+}
+
+/** Queue mode: the copies of one reference beyond the first that its interrupted attempts explain. */
+function interruptedExtras(ds: Delivery[], interrupted: (ref: string) => number): Set<Delivery> {
+  const byRef = new Map<string, Delivery[]>();
+  for (const d of ds) if (d.ref) byRef.set(d.ref, [...(byRef.get(d.ref) ?? []), d]);
+  const extras = new Set<Delivery>();
+  for (const [ref, copies] of byRef) for (const d of copies.slice(1, 1 + interrupted(ref))) extras.add(d);
+  return extras;
+}
+
+export function tally(messages: DrillMessage[], deliveries: Delivery[], opts: TallyOptions = {}): Tally {
   const byId = new Map<string, Delivery[]>();
   let strayDeliveries = 0;
   const known = new Set(messages.map((m) => m.id));
@@ -132,7 +193,7 @@ export function tally(messages: DrillMessage[], deliveries: Delivery[]): Tally {
     byId.set(d.drillId, list);
   }
   const counts = Object.fromEntries(
-    (['delivered-once', 'lost', 'duplicated', 'duplicate-after-lost-reply', 'delivered-after-lost-reply', 'tempfail-delivered', 'refused', 'refused-but-delivered', 'pending'] as Verdict[]).map((v) => [v, 0]),
+    (['delivered-once', 'lost', 'duplicated', 'duplicate-after-lost-reply', 'duplicate-after-interrupted-delivery', 'delivered-after-lost-reply', 'tempfail-delivered', 'refused', 'refused-but-delivered', 'pending'] as Verdict[]).map((v) => [v, 0]),
   ) as Record<Verdict, number>;
   const attemptOutcomes: Record<string, number> = {};
   const perMessage: MessageTally[] = [];
@@ -142,23 +203,25 @@ export function tally(messages: DrillMessage[], deliveries: Delivery[]): Tally {
   let attempts = 0;
   const tempfailed = { total: 0, deliveredOnce: 0, pending: 0, inherent: 0, other: 0 };
   for (const m of messages) {
-    const ds = (byId.get(m.id) ?? []).sort((a, b) => a.mtimeMs - b.mtimeMs);
+    const all = (byId.get(m.id) ?? []).sort((a, b) => a.mtimeMs - b.mtimeMs);
+    const redelivered = opts.queue ? interruptedExtras(all, opts.queue.interrupted) : new Set<Delivery>();
+    // Verdicts are about the copies the sender's attempts made; a redelivery of one of them after an interrupted attempt is reported apart.
+    const ds = all.filter((d) => !redelivered.has(d));
     attempts += m.attempts.length;
     for (const a of m.attempts) {
       const key = a.outcome === 'conn' ? `conn@${a.stage}` : `${a.code ?? a.outcome}`;
       attemptOutcomes[key] = (attemptOutcomes[key] ?? 0) + 1;
     }
-    const attribution = ds.map((d) => {
-      const a = attemptAt(m.attempts, d.mtimeMs);
-      return { attempt: a?.n ?? 0, outcome: a?.outcome ?? '?', stage: a?.stage ?? '?' };
-    });
+    const byAttempt = opts.queue ? attributeByRef(m.attempts, all) : all.map((d) => attemptByTime(m.attempts, d.mtimeMs));
+    const attributionAll = byAttempt.map((a, k) => (redelivered.has(all[k]!) ? { ...a, stage: `${a.stage}, redelivered after an interrupted delivery` } : a));
+    const attribution = attributionAll.filter((_, k) => !redelivered.has(all[k]!));
     const lostReply = (x: { outcome: string; stage: string }) => x.outcome === 'conn' && x.stage === 'final';
     const accepted = m.state === 'accepted';
     let verdict: Verdict;
     if (attribution.some((x) => x.outcome === '4xx' || (x.outcome === 'conn' && x.stage !== 'final'))) verdict = 'tempfail-delivered';
     else if (m.state === 'refused') verdict = ds.length ? 'refused-but-delivered' : 'refused';
     else if (ds.length === 0) verdict = accepted ? 'lost' : 'pending';
-    else if (ds.length === 1) verdict = accepted ? 'delivered-once' : 'delivered-after-lost-reply';
+    else if (ds.length === 1) verdict = !accepted ? 'delivered-after-lost-reply' : redelivered.size ? 'duplicate-after-interrupted-delivery' : 'delivered-once';
     else {
       // Two or more copies: inherent only if every copy but the last accepted one belongs to an
       // attempt whose connection was lost after the final dot, and at most one copy per attempt.
@@ -168,21 +231,22 @@ export function tally(messages: DrillMessage[], deliveries: Delivery[]): Tally {
       verdict = perAttempt.size === attribution.length && extras.every(lostReply) && okCopies <= 1 ? 'duplicate-after-lost-reply' : 'duplicated';
     }
     counts[verdict]++;
-    const infDelivered = m.infected && ds.some((d) => d.eicar);
+    const infDelivered = m.infected && all.some((d) => d.eicar);
     if (infDelivered) infectedDelivered++;
-    if (m.infected && ds.length && ds.every((d) => d.notice && !d.eicar)) infectedWithNotice++;
-    const altered = !m.infected && ds.some((d) => d.sha256 !== m.sha256);
+    if (m.infected && all.length && all.every((d) => d.notice && !d.eicar)) infectedWithNotice++;
+    // Queue mode: the gateway's Received line comes first, the rest must be the sent bytes.
+    const altered = !m.infected && all.some((d) => (opts.queue ? d.bodySha256 : d.sha256) !== m.sha256);
     if (altered) cleanAltered++;
     const retried = m.attempts.some((a) => a.outcome === '4xx' || a.outcome === 'conn');
     if (retried) {
       tempfailed.total++;
       if (verdict === 'delivered-once') tempfailed.deliveredOnce++;
       else if (verdict === 'pending') tempfailed.pending++;
-      else if (verdict === 'duplicate-after-lost-reply' || verdict === 'delivered-after-lost-reply') tempfailed.inherent++;
+      else if (INHERENT.includes(verdict)) tempfailed.inherent++;
       else tempfailed.other++;
     }
     const odd = verdict === 'delivered-once' && attribution[0]!.outcome !== '250';
-    perMessage.push({ id: m.id, verdict, deliveries: ds.length, infected: m.infected, infectedDelivered: infDelivered, altered, retried, attribution, odd });
+    perMessage.push({ id: m.id, verdict, deliveries: all.length, infected: m.infected, infectedDelivered: infDelivered, altered, retried, attribution: attributionAll, odd });
   }
   const violations = perMessage.filter((t) => VIOLATIONS.includes(t.verdict) || t.infectedDelivered || t.altered);
   return {

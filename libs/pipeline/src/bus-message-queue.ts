@@ -3,7 +3,6 @@ import { ObjectKeys, Subjects, type Envelope } from '@mailwarden/contracts';
 import type { Bus } from '@mailwarden/bus';
 import type { ObjectStore } from '@mailwarden/storage';
 import type { Logger } from '@mailwarden/log';
-import { newRef } from './ref.js';
 import { HashCounter } from './hash-counter.js';
 import { TempFailError } from './errors.js';
 import { Deadline } from './deadline.js';
@@ -27,9 +26,8 @@ export interface BusMessageQueueOptions {
 export class BusMessageQueue implements MessageQueue {
   constructor(private readonly opts: BusMessageQueueOptions) {}
 
-  async enqueue(req: ScanRequest, raw: Readable): Promise<QueuedMessage> {
+  async enqueue(req: ScanRequest, raw: Readable, ref: string): Promise<QueuedMessage> {
     const { bus, store, log } = this.opts;
-    const ref = newRef();
     const rawKey = ObjectKeys.raw(ref);
     const deadline = new Deadline(this.opts.timeoutMs, 'queueing the message');
     const counter = new HashCounter();

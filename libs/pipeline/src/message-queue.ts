@@ -13,5 +13,6 @@ export interface QueuedMessage {
  * Throws TempFailError on any failure or deadline (nothing half-queued stays behind).
  */
 export interface MessageQueue {
-  enqueue(req: ScanRequest, raw: Readable): Promise<QueuedMessage>;
+  /** `ref` names the message from here on (the gateway quotes it in its Received line and its 250). */
+  enqueue(req: ScanRequest, raw: Readable, ref: string): Promise<QueuedMessage>;
 }

@@ -46,12 +46,13 @@ export class QueueAcceptance {
   async accept(stream: SMTPServerDataStream, req: ScanRequest, session: SMTPServerSession): Promise<string> {
     const { body, limited, refusals } = guardedBody(stream);
     // The trace line a relaying server adds (RFC 5321 4.4): in queue mode the gateway is one.
-    const traced = body.pipe(new Prepend(receivedHeader(session, this.opts.hostname)));
+    const ref = newRef();
+    const traced = body.pipe(new Prepend(receivedHeader(session, this.opts.hostname, ref)));
     limited.once('error', (err) => traced.destroy(err));
     try {
       // Checked again at the end of DATA: S3 or NATS may have gone since MAIL.
-      const queuing = this.admit().then(() => this.opts.queue.enqueue(req, traced));
-      const { ref } = await Promise.race([queuing, refusals, clientAborted(stream)]);
+      const queuing = this.admit().then(() => this.opts.queue.enqueue(req, traced, ref));
+      await Promise.race([queuing, refusals, clientAborted(stream)]);
       metrics.messages.inc({ protocol: 'smtp', direction: this.opts.direction, outcome: 'queued' });
       return `2.0.0 Ok: queued as ${ref}`;
     } catch (err) {
@@ -61,9 +62,8 @@ export class QueueAcceptance {
       metrics.messages.inc({ protocol: 'smtp', direction: this.opts.direction, outcome: err instanceof SmtpReplyError && err.responseCode >= 500 ? 'refused' : 'tempfail' });
       if (err instanceof SmtpReplyError) throw err;
       if ((err as Error).name === 'NulByteError') throw new SmtpReplyError(550, '5.6.0', 'Message contains a NUL byte; refused');
-      const ref = err instanceof TempFailError ? err.ref : newRef();
       this.opts.log.warn({ event: err instanceof ClientGoneError ? 'smtp.client_aborted' : 'smtp.tempfail', ref, err: (err as Error).message }, 'message not queued, temporary failure to client');
-      throw tempFail(ref, 'Temporary failure while queueing the message');
+      throw tempFail(err instanceof TempFailError ? err.ref : ref, 'Temporary failure while queueing the message');
     }
   }
 }

@@ -10,12 +10,13 @@ const word = (s: string) => s.replace(/[\x00-\x20\x7f()[\]]+/g, '') || 'unknown'
  * The trace header a server that accepts a message for relaying must add (RFC 5321 4.4). Queue
  * mode needs it: upstream then sees the deliverer as its client, and this line is where the real
  * client (HELO, reverse name, address, TLS) stays on record for upstream's filters and for people.
+ * The `id` clause is the queue reference of the 250, so a delivered copy can be traced back to it.
  */
-export function receivedHeader(session: SMTPServerSession, hostname: string, date = new Date()): string {
+export function receivedHeader(session: SMTPServerSession, hostname: string, ref: string, date = new Date()): string {
   const id = clientIdentity(session);
   const proto = word(session.transmissionType || id.PROTO);
   const name = id.NAME === '[UNAVAILABLE]' ? '' : `${word(id.NAME)} `;
-  return `Received: from ${word(id.HELO)} (${name}[${word(id.ADDR)}])\r\n\tby ${word(hostname)} (Mailwarden) with ${proto};\r\n\t${date.toUTCString().replace('GMT', '+0000')}\r\n`;
+  return `Received: from ${word(id.HELO)} (${name}[${word(id.ADDR)}])\r\n\tby ${word(hostname)} (Mailwarden) with ${proto} id ${word(ref)};\r\n\t${date.toUTCString().replace('GMT', '+0000')}\r\n`;
 }
 
 /** Puts `head` before the first byte of the stream (or alone, for an empty one). */

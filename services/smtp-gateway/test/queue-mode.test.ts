@@ -70,7 +70,8 @@ test('queue mode: 250 quoting the reference once the queue took the message; ups
   assert.deepEqual({ from: queued!.req.mailFrom, to: queued!.req.rcptTo, scan: queued!.req.scan }, { from: 'sender@example.org', to: ['rcpt@example.test'], scan: true });
   assert.ok(queued!.body.toString('latin1').includes('Hello\r\nbare LF\r\n'), 'bare LF canonicalised before it is stored');
   // The trace a relaying server adds (RFC 5321 4.4), then the message as sent.
-  assert.match(queued!.body.toString('latin1'), /^Received: from client\.example\.test \((?:\S+ )?\[127\.0\.0\.1\]\)\r\n\tby gateway\.test \(Mailwarden\) with ESMTP;\r\n\t[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} [\d:]{8} \+0000\r\nFrom: a@example\.org\r\n/);
+  assert.match(queued!.body.toString('latin1'), /^Received: from client\.example\.test \((?:\S+ )?\[127\.0\.0\.1\]\)\r\n\tby gateway\.test \(Mailwarden\) with ESMTP id (\S+);\r\n\t[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} [\d:]{8} \+0000\r\nFrom: a@example\.org\r\n/);
+  assert.equal(/ id (\S+);/.exec(queued!.body.toString('latin1'))?.[1], queued!.ref, 'the Received line quotes the queue reference');
   const commands = h.upstream.connections.flatMap((c) => c.commands);
   assert.ok(commands.includes('MAIL FROM:<>') && commands.includes('RCPT TO:<rcpt@example.test>'), commands.join(' | '));
   assert.ok(!commands.includes('DATA'), 'nothing is sent upstream by the gateway');

@@ -108,7 +108,7 @@ export function renderMarkdown(r: DrillReport): string {
       `up to ${p.retry.maxAttempts} attempts or ${p.retry.maxAgeMs / 60000} min (delays ${p.retry.delaysMs.map((d) => d / 1000).join(', ')} s ±25 %).`,
     '',
     `Duration: ${r.durationS.toFixed(0)} s of load (${(p.messages / r.durationS).toFixed(1)} msgs/s), faults during the first ${r.faultWindowS.toFixed(0)} s ` +
-      `(until every message had its first attempt); ${t.attempts} attempts in all.` +
+      `(${p.delivery === 'queue' ? 'until the queue was empty' : 'until every message had its first attempt'}); ${t.attempts} attempts in all.` +
       (r.queueDrain ? ` The queue was empty ${r.queueDrain.waitedS.toFixed(0)} s after the load (${r.queueDrain.unfinished.length} accepted message(s) unfinished).` : ''),
     '',
   );

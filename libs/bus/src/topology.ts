@@ -26,6 +26,12 @@ export const SCANNER_ACK_WAIT_MS = 30_000;
 export const SCANNER_HEARTBEAT_MS = 5_000;
 export const REASSEMBLER_ACK_WAIT_MS = 10_000;
 export const REASSEMBLER_HEARTBEAT_MS = 2_500;
+/**
+ * Attempts at one scan job; the last one publishes an `error` verdict (a 451 in proxy mode, a
+ * rescan in queue mode). JetStream itself never drops a job (the consumer's max_deliver is -1): a
+ * cap there would silently lose a job whose last attempt died with its worker, and in queue mode
+ * that message already had its 250.
+ */
 export const SCANNER_MAX_DELIVER = 4;
 /**
  * Queue mode: a delivery whose deliverer went silent is handed to another after this; the
@@ -76,7 +82,7 @@ export async function ensureTopology(jsm: JetStreamManager, kvm: Kvm, opts: Topo
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     ack_wait: SCANNER_ACK_WAIT_MS * 1_000_000,
-    max_deliver: SCANNER_MAX_DELIVER,
+    max_deliver: -1,
     max_ack_pending: 10_000,
   });
   await ensureConsumer(jsm, Streams.verdicts, {
@@ -134,15 +140,20 @@ export async function waitForStreams(jsm: JetStreamManager, names: readonly stri
 }
 
 async function ensureConsumer(jsm: JetStreamManager, stream: string, cfg: Parameters<JetStreamManager['consumers']['add']>[1]): Promise<void> {
+  const info = await jsm.consumers.info(stream, cfg.durable_name!).catch(() => undefined);
+  if (info) {
+    // A consumer made by an older version: bring the settings that may change up to date.
+    const { max_deliver, ack_wait, max_ack_pending } = cfg;
+    const want = Object.fromEntries(Object.entries({ max_deliver, ack_wait, max_ack_pending }).filter(([, v]) => v !== undefined));
+    if (Object.entries(want).some(([k, v]) => info.config[k as keyof typeof info.config] !== v)) await jsm.consumers.update(stream, cfg.durable_name!, want);
+    return;
+  }
   try {
-    await jsm.consumers.info(stream, cfg.durable_name!);
-  } catch {
-    try {
-      await jsm.consumers.add(stream, cfg);
-    } catch (err) {
-      await jsm.consumers.info(stream, cfg.durable_name!).catch(() => {
-        throw err;
-      });
-    }
+    await jsm.consumers.add(stream, cfg);
+  } catch (err) {
+    // Lost the race against another service creating it.
+    await jsm.consumers.info(stream, cfg.durable_name!).catch(() => {
+      throw err;
+    });
   }
 }

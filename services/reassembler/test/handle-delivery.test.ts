@@ -159,3 +159,19 @@ test('a lease held by another deliverer defers; an attempt cut off after DATA be
   assert.equal(record?.interrupted, 1);
   assert.equal(await inbox(cutUser), 1);
 });
+
+test("upstream's 250 is recorded even when the first writes fail (NATS restarting): no second delivery", async () => {
+  const user = `flaky${n}`;
+  const job = await queue([`${user}@example.test`]);
+  let failures = 2;
+  // The record of upstream's answer fails twice, as during a NATS restart, then works.
+  const flaky = Object.assign(Object.create(records) as DeliveryRecords, {
+    finish: (record: Parameters<DeliveryRecords['finish']>[0]) => (failures-- > 0 ? Promise.reject(new Error('timeout')) : records.finish(record)),
+  });
+  await handleNext(deps({ records: flaky, recordRetryMs: 10_000 }));
+  assert.equal(failures, -1, 'tried until it was written');
+  const record = await records.done(job.ref);
+  assert.equal(record?.outcome, 'delivered');
+  assert.equal(record?.interrupted, undefined, 'no attempt was repeated');
+  assert.equal(await inbox(user), 1);
+});

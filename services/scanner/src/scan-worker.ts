@@ -38,13 +38,18 @@ const DEFAULT_IN_MEMORY = 16 * 1024 * 1024;
  * Handles one job (one message): read raw.eml once, derive and scan every content a client
  * could open (libs/analysis), publish one verdict with the part map, then ack.
  * A transient failure is retried on a later delivery (possibly another worker); after the last
- * delivery the verdict is `error`, which the reassembler turns into a temporary failure — never "clean".
+ * attempt the verdict is `error`, which the reassembler turns into a temporary failure — never "clean".
+ * A job redelivered past the last attempt (its worker died on it) gets that `error` at once.
  * A message over the analysis limits is `rejected` (a permanent, policy refusal).
  */
 export async function handleJob(deps: ScanWorkerDeps, msg: JsMsg): Promise<void> {
   const envelope = decodeOrDrop(Envelope, msg, deps.log, { event: 'job.poison', name: 'scan job' });
   if (!envelope) return;
   const log = deps.log.child({ ref: envelope.ref });
+  if (msg.info.deliveryCount > SCANNER_MAX_DELIVER) {
+    // Every attempt ended without an answer (its worker died with it, or a crash loop): answer `error` now.
+    return giveUp(deps, envelope, msg, log, new Error(`no scanner finished this job in ${SCANNER_MAX_DELIVER} attempts`));
+  }
   // Whatever the analysis waits on (ranged reads of raw.eml, clamd), the job stays with this worker.
   const stopWorking = keepWorking(msg, SCANNER_HEARTBEAT_MS);
   const started = Date.now();
@@ -68,17 +73,22 @@ export async function handleJob(deps: ScanWorkerDeps, msg: JsMsg): Promise<void>
       msg.nak(500 * attempt);
       return;
     }
-    log.error({ event: 'message.error', attempt, err: (err as Error).message }, 'analysis failed for good');
-    metrics.errors.inc({ service: 'scanner', kind: (err as Error).name === 'ClamdError' ? 'clamd' : (err as Error).name === 'StorageError' ? 's3' : 'internal' });
-    metrics.verdicts.inc({ kind: 'error' });
-    try {
-      await publishVerdict(deps.bus, { envelope, outcome: 'error', error: (err as Error).message, rootHeader: { start: 0, end: 0 }, parts: [], scans: 0, scannedAt: new Date().toISOString() }, msg);
-      msg.ack();
-    } catch {
-      msg.nak(1000);
-    }
+    await giveUp(deps, envelope, msg, log, err as Error);
   } finally {
     stopWorking();
+  }
+}
+
+/** The last attempt: an `error` verdict (never "clean"); the job stays until that verdict is published. */
+async function giveUp(deps: ScanWorkerDeps, envelope: Envelope, msg: JsMsg, log: Logger, err: Error): Promise<void> {
+  log.error({ event: 'message.error', attempt: msg.info.deliveryCount, err: err.message }, 'analysis failed for good');
+  metrics.errors.inc({ service: 'scanner', kind: err.name === 'ClamdError' ? 'clamd' : err.name === 'StorageError' ? 's3' : 'internal' });
+  metrics.verdicts.inc({ kind: 'error' });
+  try {
+    await publishVerdict(deps.bus, { envelope, outcome: 'error', error: err.message, rootHeader: { start: 0, end: 0 }, parts: [], scans: 0, scannedAt: new Date().toISOString() }, msg);
+    msg.ack();
+  } catch {
+    msg.nak(1000);
   }
 }
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { connectBus, ensureTopology, type Bus } from '@mailwarden/bus';
+import { SCANNER_MAX_DELIVER, connectBus, ensureTopology, type Bus } from '@mailwarden/bus';
 import { ClamdClient } from '@mailwarden/clamd';
 import { Consumers, MessageVerdict, Streams, Subjects, decode, type Envelope } from '@mailwarden/contracts';
 import { createLogger } from '@mailwarden/log';
@@ -146,6 +146,44 @@ describe('handleJob with the scan cache', () => {
       }
     } finally {
       cache.close();
+    }
+  });
+
+  it('a job whose every attempt died with its worker is answered `error`, never dropped by JetStream', async () => {
+    // A consumer made by an older version capped deliveries: ensureTopology lifts the cap.
+    await bus.jsm.consumers.update(Streams.jobs, Consumers.scanners, { max_deliver: SCANNER_MAX_DELIVER });
+    await ensureTopology(bus.jsm, bus.kvm);
+    assert.equal((await bus.jsm.consumers.info(Streams.jobs, Consumers.scanners)).config.max_deliver, -1);
+
+    const store = new MemoryStore();
+    const clamd = new ClamdClient({ addresses: [fake.address], scanTimeoutMs: 5000 });
+    const ref = 'diedeverytime';
+    const raw = Buffer.from('From: a@example.com\r\nSubject: x\r\n\r\nhello\r\n');
+    store.objects.set(`msg/${ref}/raw.eml`, raw);
+    const job: Envelope = { ref, protocol: 'smtp', direction: 'inbound', receivedAt: new Date().toISOString(), mailFrom: 'a@example.com', rcptTo: ['b@example.com'], rawKey: `msg/${ref}/raw.eml`, rawSize: raw.length, rawSha256: createHash('sha256').update(raw).digest('hex'), delivery: 'queue' };
+    await bus.js.publish(Subjects.job(ref), JSON.stringify(job), { msgID: `job-${ref}` });
+    const consumer = await bus.js.consumers.get(Streams.jobs, Consumers.scanners);
+    // Each attempt taken and never answered, as by a worker killed mid-scan (nak stands in for the ack wait).
+    for (let attempt = 1; attempt <= SCANNER_MAX_DELIVER; attempt++) {
+      const m = await consumer.next({ expires: 3000 });
+      assert.ok(m, `attempt ${attempt} delivered`);
+      assert.equal(m.info.deliveryCount, attempt);
+      m.nak();
+    }
+    const last = await consumer.next({ expires: 3000 });
+    assert.ok(last, 'delivered once more after the last attempt died');
+    const scansBefore = fake.scans;
+    await handleJob({ bus, store, clamd, log }, last);
+    assert.equal(fake.scans, scansBefore, 'not analysed again');
+    const verdicts = await bus.js.consumers.get(Streams.verdicts, Consumers.reassemblers);
+    for (;;) {
+      const v = await verdicts.next({ expires: 3000 });
+      assert.ok(v, 'a verdict was published');
+      v.ack();
+      const verdict = decode(MessageVerdict, v.data);
+      if (verdict.envelope.ref !== ref) continue;
+      assert.equal(verdict.outcome, 'error');
+      break;
     }
   });
 });

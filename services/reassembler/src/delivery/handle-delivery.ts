@@ -1,5 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { JsMsg } from '@nats-io/jetstream';
-import { DELIVERER_HEARTBEAT_MS, DeliveryConflictError, DeliveryRecords, decodeOrDrop, keepWorking, type Bus } from '@mailwarden/bus';
+import { DELIVERER_ACK_WAIT_MS, DELIVERER_HEARTBEAT_MS, DeliveryConflictError, DeliveryRecords, decodeOrDrop, keepWorking, type Bus } from '@mailwarden/bus';
 import { DeliveryJob, type DeliveryState, type RecipientOutcome } from '@mailwarden/contracts';
 import type { ObjectStore } from '@mailwarden/storage';
 import type { Logger } from '@mailwarden/log';
@@ -19,6 +20,8 @@ export interface DeliveryDeps {
   lifetimeMs: number;
   retryMinMs: number;
   retryMaxMs: number;
+  /** Test hook: how long to keep trying to record upstream's answer (default RECORD_RETRY_MS). */
+  recordRetryMs?: number;
 }
 
 /**
@@ -30,7 +33,8 @@ export interface DeliveryDeps {
  * 3. only recipients neither delivered nor failed are sent to; just before DATA the state says
  *    `sending` (a deliverer that finds it knows the last attempt may have reached upstream);
  * 4. what upstream answered is written to `q.<ref>` (or, when finished, to `done.<ref>`) BEFORE
- *    the job is nak'ed for a retry or acked. A crash before DATA repeats the attempt harmlessly;
+ *    the job is nak'ed for a retry or acked; a write that fails (NATS restarting) is tried again
+ *    while this worker still knows the answer. A crash before DATA repeats the attempt harmlessly;
  *    after the write, nothing is repeated; in between (upstream has the message, the record does
  *    not yet say so) the attempt is repeated and counted as `interrupted` (RFC 5321 6.1).
  */
@@ -79,13 +83,35 @@ export async function handleDelivery(deps: DeliveryDeps, msg: JsMsg): Promise<vo
       // The outcome is written on top of the last write: one still in flight would make it conflict.
       await lease.settled();
     }
-    await settle(deps, msg, job, lease, outcomes);
+    await recordOutcome(deps, ref, () => settle(deps, msg, job, lease, outcomes));
   } catch (err) {
     // Our own state could not be read or written (NATS, S3): nothing was recorded, try again soon.
     log.warn({ event: 'delivery.retry', ref, err: (err as Error).message }, 'delivery bookkeeping failed, will retry');
     msg.nak(err instanceof DeliveryConflictError ? 1000 : 5000);
   } finally {
     stopWorking();
+  }
+}
+
+/** How long a worker keeps trying to record upstream's answer (within the job's ack wait, kept alive by the heartbeat). */
+export const RECORD_RETRY_MS = DELIVERER_ACK_WAIT_MS;
+
+/**
+ * Upstream has answered: forgetting that now would make the next attempt send the message again
+ * (a duplicate when upstream said 250). A failure to record it is tried again here, while this
+ * worker still knows the answer, rather than left to a redelivery that only knows DATA began.
+ * A conflict (someone else changed the message) is not retried: the state is no longer ours.
+ */
+async function recordOutcome(deps: DeliveryDeps, ref: string, record: () => Promise<void>): Promise<void> {
+  const giveUpAt = Date.now() + (deps.recordRetryMs ?? RECORD_RETRY_MS);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await record();
+    } catch (err) {
+      if (err instanceof DeliveryConflictError || Date.now() >= giveUpAt) throw err;
+      deps.log.warn({ event: 'delivery.record_retry', ref, attempt, err: (err as Error).message }, "recording upstream's answer failed, trying again");
+      await sleep(Math.min(2000, 250 * attempt));
+    }
   }
 }
 

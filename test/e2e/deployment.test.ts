@@ -572,7 +572,7 @@ describe('deploy/ configuration', () => {
     const registry = new Registry();
     createMetrics(registry);
     const ours = new Set(registry.getMetricsAsArray().map((m) => m.name));
-    const used = [...rulesText.matchAll(/\b(mailwarden_[a-z_]+?)(?:_bucket|_sum|_count)?\b/g)].map((m) => m[1]!);
+    const used = [...rulesText.matchAll(/\b(mailwarden_[a-z0-9_]+?)(?:_bucket|_sum|_count)?\b/g)].map((m) => m[1]!);
     assert.deepEqual(
       used.filter((n) => !ours.has(n)),
       [],
@@ -586,7 +586,7 @@ describe('deploy/ configuration', () => {
     const registry = new Registry();
     createMetrics(registry);
     const ours = new Set(registry.getMetricsAsArray().map((m) => m.name));
-    const used = new Set([...text.matchAll(/\b(mailwarden_[a-z_]+?)(?:_bucket|_sum|_count)?\b/g)].map((m) => m[1]!));
+    const used = new Set([...text.matchAll(/\b(mailwarden_[a-z0-9_]+?)(?:_bucket|_sum|_count)?\b/g)].map((m) => m[1]!));
     const unknown = [...used].filter((n) => !ours.has(n));
     assert.deepEqual(unknown, []);
     for (const name of ours) assert.ok(used.has(name), `the dashboard shows ${name}`);

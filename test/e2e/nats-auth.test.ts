@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
-import { DeliveryRecords, PolicyStore, STREAMS_NEEDED, connectBus, waitForStreams, type Bus } from '@mailwarden/bus';
+import { DeliveredSizeRecords, DeliveryRecords, PolicyStore, STREAMS_NEEDED, connectBus, waitForStreams, type Bus } from '@mailwarden/bus';
 import { Buckets, POLICY_KEY, Streams, Subjects, kvStream } from '@mailwarden/contracts';
 import { NATS_ADMIN_USER, runNatsInit, startNats, type NatsUserName, type RunningNats } from '@mailwarden/local-stack';
 
@@ -69,7 +69,7 @@ describe('NATS users and permissions (deploy/nats/auth.conf)', () => {
   });
 
   it('mailwarden-init made the streams, consumers and buckets, and seeded the policy', async () => {
-    for (const s of [Streams.jobs, Streams.verdicts, Streams.results, Streams.events, Streams.delivery, kvStream(Buckets.policy), kvStream(Buckets.scanCache), kvStream(Buckets.delivery)]) {
+    for (const s of [Streams.jobs, Streams.verdicts, Streams.results, Streams.events, Streams.delivery, kvStream(Buckets.policy), kvStream(Buckets.scanCache), kvStream(Buckets.delivery), kvStream(Buckets.pop3Sizes)]) {
       assert.ok(await admin.jsm.streams.info(s), s);
     }
     const policy = await (await admin.kvm.open(Buckets.policy)).get(POLICY_KEY);
@@ -166,6 +166,29 @@ describe('NATS users and permissions (deploy/nats/auth.conf)', () => {
     await asConfig.update({ ...read.state, copy: 'now' }, read.revision);
     await asConfig.finish({ ref: 'okcccccccc', finishedAt: new Date().toISOString(), outcome: 'deleted', delivered: [], failed: [], attemptCount: 0 });
     assert.equal((await fromReassembler.done('okcccccccc'))?.outcome, 'deleted');
+  });
+
+  it('only the pop3 gateway reads and writes the delivered sizes (mw-pop3-sizes), one key at a time', async () => {
+    const key = 'a'.repeat(64);
+    const pop3 = await DeliveredSizeRecords.open((await as('pop3-gateway')).kvm);
+    await pop3.put(key, 1234);
+    assert.equal(await pop3.get(key), 1234, 'the pop3 gateway reads back what it wrote');
+    assert.equal(await pop3.get('b'.repeat(64)), undefined, 'an unknown key is no size');
+    const sizes = await admin.kvm.open(Buckets.pop3Sizes);
+    assert.equal((await sizes.get(key))?.string(), '1234');
+    // It may not list the bucket (no consumer on it) nor touch any other bucket's keys.
+    const pop3Bus = await as('pop3-gateway');
+    await assert.rejects(async () => {
+      for await (const k of await (await new Kvm(pop3Bus.js).create(Buckets.pop3Sizes, { history: 1, ttl: 30 * 24 * 3600 * 1000 })).keys()) void k;
+    }, 'listing the keys is refused');
+    await corePublish(pop3Bus, `$KV.${Buckets.delivery}.done.forged-by-pop3`, '{}');
+    assert.equal(await (await admin.kvm.open(Buckets.delivery)).get('done.forged-by-pop3'), null);
+    // No other service reads or writes it.
+    for (const user of ['scanner', 'reassembler', 'smtp-gateway', 'config'] as const) {
+      await assert.rejects(DeliveredSizeRecords.open((await as(user)).kvm).then((r) => r.get(key)), `${user}: reading a size is refused`);
+      await corePublish(await as(user), `$KV.${Buckets.pop3Sizes}.${'c'.repeat(64)}`, '1');
+    }
+    assert.equal(await sizes.get('c'.repeat(64)), null, 'no size written by another service');
   });
 
   it('only the config service (and init) may write the policy; every service reads it', async () => {

@@ -73,6 +73,13 @@ describe('pop3-gateway against Dovecot and the real pipeline', { timeout: 600_00
     return s.results.slice(2);
   };
 
+  /** The JSON lines the pop3 gateway (this stack's, this pid) logged so far. */
+  async function gatewayLog(): Promise<Record<string, unknown>[]> {
+    const lines = (await readFile(gateway.logFile, 'utf8')).split('\n').filter((l) => l.startsWith('{'));
+    return lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.pid === gateway.pid);
+  }
+  const gatewayEvents = async (event: string): Promise<number> => (await gatewayLog()).filter((e) => e.event === event).length;
+
   /** Sets the policy and waits until the reassembler and the gateway run it. */
   async function setPolicy(change: (p: Policy) => Policy): Promise<void> {
     const current = await policies.get();
@@ -138,6 +145,46 @@ describe('pop3-gateway against Dovecot and the real pipeline', { timeout: 600_00
     // The message on the server is untouched.
     const [upstreamRetr] = steps(await direct(user, [{ cmd: 'retr', n: 1 }]));
     assert.deepEqual(upstreamRetr!.body, message);
+  });
+
+  it('STAT and LIST before RETR give the octets RETR delivers; a later session has them from the size memory, unscanned', async () => {
+    const user = uniqueUser('sizes');
+    const infected = composeMessage({ to: `${user}@example.test`, subject: 'infected', text: 'see attached\n', attachments: [{ filename: 'eicar.com', data: EICAR }] });
+    const clean = composeMessage({ to: `${user}@example.test`, subject: 'clean', text: 'Hello,\n.a line starting with a dot\n' });
+    await deliver(user, infected);
+    await deliver(user, clean);
+    const scannedBefore = await gatewayEvents('pop3.scanned');
+
+    const [stat, list, list1, list2, retr1, retr2, quit] = steps(
+      await viaGateway(user, [{ cmd: 'stat' }, { cmd: 'list' }, { cmd: 'list', n: 1 }, { cmd: 'list', n: 2 }, { cmd: 'retr', n: 1 }, { cmd: 'retr', n: 2 }, { cmd: 'quit' }]),
+    );
+    for (const r of [stat, list, list1, list2, retr1, retr2, quit]) assert.equal(r!.error, undefined, r!.error);
+    const delivered = [retr1!.body!, retr2!.body!];
+    assert.ok(delivered[0]!.toString().includes(NOTICE), 'message 1 was rebuilt');
+    assert.ok(!delivered[0]!.toString().includes('EICAR-STANDARD'));
+    assert.notEqual(delivered[0]!.length, infected.length, 'so its size changed');
+    assert.deepEqual(delivered[1], clean);
+    const octets = delivered.map((b) => b.length);
+    assert.equal(stat!.count, 2);
+    assert.equal(stat!.size, octets[0]! + octets[1]!, 'STAT: the octets RETR delivers');
+    assert.deepEqual(list!.lines, [`1 ${octets[0]}`, `2 ${octets[1]}`], 'LIST');
+    assert.equal(list1!.resp, `+OK 1 ${octets[0]}`, 'LIST 1');
+    assert.equal(list2!.resp, `+OK 2 ${octets[1]}`, 'LIST 2');
+    assert.equal(retr1!.resp, `+OK ${octets[0]} octets`);
+    assert.equal((await gatewayEvents('pop3.scanned')) - scannedBefore, 2, 'each message scanned once: STAT scanned ahead, RETR used those copies');
+
+    // Upstream still has the original, unseen (the look-ahead used TOP; the client's RETR reached upstream).
+    const [upstreamList] = steps(await direct(user, [{ cmd: 'list' }, { cmd: 'quit' }]));
+    assert.deepEqual(upstreamList!.lines, [`1 ${infected.length}`, `2 ${clean.length}`]);
+
+    const scannedAfterFirst = await gatewayEvents('pop3.scanned');
+    const [stat2, list2All, list2One] = steps(await viaGateway(user, [{ cmd: 'stat' }, { cmd: 'list' }, { cmd: 'list', n: 1 }, { cmd: 'quit' }]));
+    assert.equal(stat2!.size, stat!.size);
+    assert.deepEqual(list2All!.lines, list!.lines);
+    assert.equal(list2One!.resp, list1!.resp);
+    assert.equal(await gatewayEvents('pop3.scanned'), scannedAfterFirst, 'nothing scanned: the sizes came from mw-pop3-sizes');
+    const learned = (await gatewayLog()).filter((e) => e.event === 'pop3.sizes_learned' && e.recalled === 2);
+    assert.ok(learned.length >= 1, 'the second session recalled both sizes');
   });
 
   it('an encrypted zip follows the unscannable action: remove, then deliver', async () => {

@@ -6,3 +6,4 @@ export * from './work-loop.js';
 export * from './activity.js';
 export * from './delivery-records.js';
 export * from './decode-or-drop.js';
+export * from './delivered-size-records.js';

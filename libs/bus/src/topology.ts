@@ -44,6 +44,12 @@ export const DELIVERER_HEARTBEAT_MS = 4_000;
 /** How long the records of `mw-delivery` live after their last write (done records: no repeat within it). */
 export const DELIVERY_RECORD_TTL_MS = 30 * 24 * 3600 * 1000;
 
+/**
+ * How long the POP3 gateway remembers a message's delivered size (`mw-pop3-sizes`): a message left
+ * on the server is not rescanned by a poll within this time (each entry lives from its last write).
+ */
+export const POP3_SIZE_TTL_MS = 30 * 24 * 3600 * 1000;
+
 /** Default lifetime of a scan cache entry (SCAN_CACHE_TTL_MS). */
 export const SCAN_CACHE_TTL_MS = 24 * 3600 * 1000;
 
@@ -105,12 +111,15 @@ export async function ensureTopology(jsm: JetStreamManager, kvm: Kvm, opts: Topo
   });
   await kvm.create(Buckets.policy, { history: 64 });
   await kvm.create(Buckets.delivery, { history: 1, ttl: DELIVERY_RECORD_TTL_MS });
+  await kvm.create(Buckets.pop3Sizes, { history: 1, ttl: POP3_SIZE_TTL_MS });
   if (opts.scanCacheTtlMs !== undefined) await kvm.create(Buckets.scanCache, { history: 1, ttl: opts.scanCacheTtlMs });
 }
 
 /** The streams each service needs before it can start (KV buckets by their stream, `KV_<bucket>`). */
 export const STREAMS_NEEDED = {
   gateway: [Streams.jobs, Streams.results, Streams.events, Streams.delivery, kvStream(Buckets.policy)],
+  /** The gateway's, plus the memory of delivered sizes (look-ahead for LIST/STAT). */
+  pop3Gateway: [Streams.jobs, Streams.results, Streams.events, Streams.delivery, kvStream(Buckets.policy), kvStream(Buckets.pop3Sizes)],
   scanner: [Streams.jobs, Streams.verdicts, kvStream(Buckets.scanCache), kvStream(Buckets.policy)],
   reassembler: [Streams.verdicts, Streams.results, Streams.events, Streams.delivery, kvStream(Buckets.delivery), kvStream(Buckets.policy)],
   config: [Streams.events, Streams.delivery, kvStream(Buckets.delivery), kvStream(Buckets.policy)],

@@ -47,6 +47,7 @@ export const SETTINGS = [
   { env: 'POP3_UPSTREAM', default: '', help: 'upstream POP3 server; `npm start` uses its local mailbox when empty' },
   { env: 'POP3_MAX_CONNECTIONS', default: '500', help: 'POP3 sessions per listener at once; past it a client gets `-ERR [SYS/TEMP] too many connections`' },
   { env: 'POP3_REQUIRE_UPSTREAM_TLS', default: 'false', help: 'terminate mode: `true` refuses a session (`-ERR [SYS/TEMP]`) when upstream offers no STLS; `false` goes on in the clear with a warning (`pop3.upstream_plaintext`)' },
+  { env: 'POP3_SIZE_LOOKAHEAD_MS', default: '10000', help: 'time one LIST or STAT may spend retrieving (with TOP) and scanning the messages whose delivered size is not known yet, so the sizes match what RETR sends; past it the rest keep upstream\'s size (`pop3.sizes_estimated`). Sizes are remembered 30 days in the `mw-pop3-sizes` KV bucket. `0` = off (upstream\'s sizes until a message is retrieved)' },
   { env: 'POP3_UPSTREAM_TLS', default: 'plain', help: 'how the POP3 gateway reaches POP3_UPSTREAM: `plain` (upgraded with STLS in terminate mode when upstream offers it) or `implicit` (POP3S upstream)' },
   { env: 'CONFIG_LISTEN', default: '127.0.0.1:8025', help: 'config service (REST API and admin UI)' },
   { env: 'ADMIN_TOKEN', default: '', help: 'bearer token for the REST API; `npm start` generates one when empty' },

@@ -23,6 +23,8 @@ export const Buckets = {
   scanCache: 'mw-scan-cache',
   /** Queue mode: the delivery state of each queued message (`q.<ref>`) and the record of each finished one (`done.<ref>`). */
   delivery: 'mw-delivery',
+  /** POP3: the delivered (scanned) size of messages already scanned, by a hash of mailbox, UIDL and upstream size (look-ahead memory). */
+  pop3Sizes: 'mw-pop3-sizes',
 } as const;
 
 /** Keys of the delivery bucket: listing `q.*` is the queue; `done.<ref>` is what makes a delivery never repeat. */

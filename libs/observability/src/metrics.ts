@@ -191,6 +191,12 @@ export function createMetrics(registry: Registry) {
       help: 'Queue mode: delivery status notifications (DSN) queued for senders.',
       registers,
     }),
+    pop3Sizes: new Counter({
+      name: 'mailwarden_pop3_sizes_total',
+      help: 'POP3 LIST/STAT: sizes of messages not retrieved yet, by where they came from (memory = remembered from an earlier session, scan = scanned ahead, upstream = upstream\'s size kept: budget spent or scan failed).',
+      labelNames: ['source'] as const,
+      registers,
+    }),
     queueRefusals: new Counter({
       name: 'mailwarden_queue_refusals_total',
       help: 'Queue mode: sessions answered 451 by back-pressure, by reason (depth|unhealthy).',

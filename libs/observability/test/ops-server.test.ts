@@ -151,6 +151,7 @@ describe('ops server', () => {
       'mailwarden_messages_total',
       'mailwarden_parts_total',
       'mailwarden_pending_jobs',
+      'mailwarden_pop3_sizes_total',
       'mailwarden_quarantine_bytes',
       'mailwarden_quarantine_deletions_total',
       'mailwarden_quarantine_entries',

@@ -3,10 +3,10 @@ import type { Pop3Reply } from './pop3-reply.js';
 /**
  * LIST and STAT come from upstream, but RETR sends the scanned copy, which is smaller or larger
  * when a part was replaced by its notice or the subject marked; a client that checks what it got
- * against LIST (RFC 1939 5 asks for the exact size) would see a mismatch. For the messages this
- * session already retrieved the delivered size is known, so LIST and STAT say that one. A message
- * not retrieved yet keeps upstream's size: knowing its delivered size would mean scanning the
- * whole mailbox at LIST.
+ * against LIST (RFC 1939 5 asks for the exact size) would see a mismatch. These restate upstream's
+ * answers with the delivered size wherever the session knows it: a message retrieved (or scanned
+ * ahead by size-lookahead.ts) in this session, or remembered from an earlier one. Only a message
+ * the look-ahead could not reach (budget spent, scan failed, look-ahead off) keeps upstream's size.
  */
 
 /** `n size…` (a LIST line, or the text of `+OK n size…`) with the delivered size when it is known. */

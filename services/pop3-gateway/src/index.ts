@@ -13,3 +13,5 @@ export * from './sasl-user.js';
 export * from './session-ended-error.js';
 export * from './client-tls.js';
 export * from './upstream-tls-mode.js';
+export * from './delivered-size-memory.js';
+export * from './size-lookahead.js';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, readSettings, parseHostPort, parseInteger } from '@mailwarden/config';
 import { createLogger } from '@mailwarden/log';
-import { PolicyStore, PolicyWatcher, connectBus, STREAMS_NEEDED, natsSettings, waitForStreams, natsReady, reportTlsUnscanned } from '@mailwarden/bus';
+import { DeliveredSizeRecords, PolicyStore, PolicyWatcher, connectBus, STREAMS_NEEDED, natsSettings, waitForStreams, natsReady, reportTlsUnscanned } from '@mailwarden/bus';
 import { MinioStore } from '@mailwarden/storage';
 import { BusMessageScanner, newRef } from '@mailwarden/pipeline';
 import { TlsMaterial } from '@mailwarden/tls';
@@ -22,15 +22,18 @@ const scanTimeoutMs = parseInteger(env.SCAN_TIMEOUT_MS, 'SCAN_TIMEOUT_MS', 1);
 const maxConnections = parseInteger(env.POP3_MAX_CONNECTIONS, 'POP3_MAX_CONNECTIONS', 1);
 if (!/^(true|false)$/.test(env.POP3_REQUIRE_UPSTREAM_TLS)) throw new ConfigError(`POP3_REQUIRE_UPSTREAM_TLS: expected "true" or "false", got "${env.POP3_REQUIRE_UPSTREAM_TLS}"`);
 const requireUpstreamTls = env.POP3_REQUIRE_UPSTREAM_TLS === 'true';
+const sizeLookaheadMs = parseInteger(env.POP3_SIZE_LOOKAHEAD_MS, 'POP3_SIZE_LOOKAHEAD_MS', 0);
 
 const bus = await connectBus({ ...natsSettings(env), name: 'pop3-gateway', log });
 // Created by mailwarden-init (this service's NATS user may not create streams).
-await waitForStreams(bus.jsm, STREAMS_NEEDED.gateway, { log });
+await waitForStreams(bus.jsm, STREAMS_NEEDED.pop3Gateway, { log });
 const store = MinioStore.fromSettings(env);
 await store.ensureBucket();
 const stop = new AbortController();
 const policy = await PolicyWatcher.start(await PolicyStore.open(bus.kvm), log, stop.signal);
 const scanner = new BusMessageScanner({ bus, store, log, scanTimeoutMs });
+// Delivered sizes of scanned messages, across sessions: a poll does not rescan old messages for LIST/STAT.
+const sizeMemory = sizeLookaheadMs > 0 ? await DeliveredSizeRecords.open(bus.kvm) : undefined;
 
 // The same certificate files as the SMTP gateway: TLS_CERT/TLS_KEY, else the self-signed pair in the state dir.
 const tls = await TlsMaterial.load({ cert: env.TLS_CERT, key: env.TLS_KEY, stateDir: join(env.MAILWARDEN_STATE_DIR, 'tls'), hostname: env.SMTP_HOSTNAME, log });
@@ -58,6 +61,8 @@ const common: Omit<Pop3ProxyOptions, 'log'> = {
   onTlsUnscanned,
   maxConnections,
   requireUpstreamTls,
+  sizeLookaheadMs,
+  ...(sizeMemory ? { sizeMemory } : {}),
 };
 const proxies = [{ proxy: new Pop3Proxy({ ...common, log: log.child({ listener: 'pop3' }) }), at: listen, name: 'pop3' }];
 if (pop3sListen) proxies.push({ proxy: new Pop3Proxy({ ...common, implicitTls: true, log: log.child({ listener: 'pop3s' }) }), at: pop3sListen, name: 'pop3s' });

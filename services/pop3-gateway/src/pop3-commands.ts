@@ -106,22 +106,58 @@ export const COMMANDS: Record<Verb, Pop3Command> = {
     },
   },
 
-  /** RFC 1939 5: upstream's count and size, corrected for the messages this session retrieved (see delivered-sizes.ts). */
-  STAT: { states: TRANSACTION, handler: async (s) => void (await s.relayCommand('STAT', (r) => restateStat(r, s.messages.sizeDifference()))) },
-
-  /** LIST and UIDL without an argument are multi-line (RFC 1939 5, 7). Sizes are upstream's, or the delivered copy's once retrieved. */
-  LIST: {
+  /**
+   * RFC 1939 5: upstream's count, and the octets of the messages as RETR will send them: the
+   * sizes not known yet are learnt first (size-lookahead.ts), then upstream's total is corrected
+   * (delivered-sizes.ts).
+   */
+  STAT: {
     states: TRANSACTION,
-    async handler(s, arg) {
-      const delivered = (n: number) => s.messages.get(n)?.size;
-      if (arg.trim()) return void (await s.relayCommand(withArg('LIST', arg), (r) => restateListReply(r, delivered)));
-      await s.relayListing('LIST', (line) => restateListLine(line, delivered));
+    async handler(s) {
+      const reply = await s.upstream.command('STAT');
+      if (reply.ok && s.looksAhead()) await s.sizes.learn(await s.sizes.listing(), 'STAT');
+      await s.relay(restateStat(reply, s.messages.sizeDifference()));
     },
   },
 
+  /**
+   * LIST and UIDL without an argument are multi-line (RFC 1939 5, 7). LIST gives each message's
+   * size as RETR will send it: learnt first when the look-ahead is on, else upstream's until the
+   * message was retrieved.
+   */
+  LIST: {
+    states: TRANSACTION,
+    async handler(s, arg) {
+      const delivered = (n: number) => s.messages.deliveredSize(n);
+      if (!s.looksAhead()) {
+        if (arg.trim()) return void (await s.relayCommand(withArg('LIST', arg), (r) => restateListReply(r, delivered)));
+        return s.relayListing('LIST', (line) => restateListLine(line, delivered));
+      }
+      if (arg.trim()) {
+        const reply = await s.upstream.command(withArg('LIST', arg));
+        const listed = reply.ok ? s.sizes.noteListLine(reply.text) : undefined;
+        if (listed) await s.sizes.learn([listed], 'LIST');
+        return s.relay(restateListReply(reply, delivered));
+      }
+      const { reply, lines } = await s.upstream.listing('LIST');
+      if (!lines) return s.relay(reply);
+      const all: string[] = [];
+      for await (const line of lines) all.push(line);
+      await s.sizes.learn(s.sizes.noteListing(all), 'LIST');
+      await s.sendLines(reply.line, all.map((line) => restateListLine(line, delivered)));
+    },
+  },
+
+  /** The listing's UIDs are noted on the way (the size memory is keyed by them). */
   UIDL: {
     states: TRANSACTION,
-    handler: async (s, arg) => (arg.trim() ? void (await s.relayCommand(withArg('UIDL', arg))) : s.relayListing('UIDL')),
+    async handler(s, arg) {
+      if (arg.trim()) return void (await s.relayCommand(withArg('UIDL', arg)));
+      await s.relayListing('UIDL', (line) => {
+        s.sizes.noteUidLine(line);
+        return line;
+      });
+    },
   },
 
   /** RFC 1939 5: the scanned (possibly rebuilt) message with its own size; relayed as-is when POP3 scanning is off. */
@@ -133,6 +169,7 @@ export const COMMANDS: Record<Verb, Pop3Command> = {
       if (!s.scanningEnabled()) return s.relayBody(`RETR ${n}`);
       try {
         const message = await s.scannedMessage(n);
+        await s.retrieveUpstream(n);
         const body = await s.openStored(message);
         await s.sendBody(`+OK ${message.size} octets`, body);
         metrics.messages.inc({ protocol: 'pop3', direction: 'inbound', outcome: 'delivered' });
@@ -176,7 +213,10 @@ export const COMMANDS: Record<Verb, Pop3Command> = {
     states: TRANSACTION,
     async handler(s) {
       const reply = await s.relayCommand('RSET');
-      if (reply.ok) s.messages.unmarkAll();
+      if (reply.ok) {
+        s.messages.unmarkAll();
+        s.sizes.reset();
+      }
     },
   },
 

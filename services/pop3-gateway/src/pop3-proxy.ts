@@ -7,6 +7,7 @@ import { MIN_TLS_VERSION, type TlsMaterial } from '@mailwarden/tls';
 import { gatewayContext } from './client-tls.js';
 import { Pop3Session } from './pop3-session.js';
 import type { UpstreamTlsOptions } from './upstream-pop3-client.js';
+import type { DeliveredSizeMemory } from './delivered-size-memory.js';
 
 export interface Pop3ProxyOptions {
   upstream: { host: string; port: number };
@@ -36,6 +37,10 @@ export interface Pop3ProxyOptions {
   maxConnections?: number;
   /** Terminate mode: refuse the session when upstream offers no STLS (POP3_REQUIRE_UPSTREAM_TLS). Default false. */
   requireUpstreamTls?: boolean;
+  /** Time one LIST/STAT may spend scanning ahead so sizes match what RETR sends (POP3_SIZE_LOOKAHEAD_MS); 0 = off. Default 10 s. */
+  sizeLookaheadMs?: number;
+  /** Delivered sizes remembered across sessions (the gateway wires the `mw-pop3-sizes` KV bucket). */
+  sizeMemory?: DeliveredSizeMemory;
 }
 
 /**
@@ -130,6 +135,8 @@ export class Pop3Proxy {
       upstreamImplicitTls: !!this.opts.upstreamImplicitTls,
       ...(this.opts.onTlsUnscanned ? { onTlsUnscanned: this.opts.onTlsUnscanned } : {}),
       requireUpstreamTls: !!this.opts.requireUpstreamTls,
+      sizeLookaheadMs: this.opts.sizeLookaheadMs ?? 10_000,
+      ...(this.opts.sizeMemory ? { sizeMemory: this.opts.sizeMemory } : {}),
     });
     this.sessions.add(session);
     log.debug({ event: 'pop3.session_start', tlsMode, implicitTls: !!this.opts.implicitTls }, 'client connected');

@@ -11,6 +11,8 @@ import { acceptTls } from './client-tls.js';
 import { lookupCommand, type Pop3State } from './pop3-commands.js';
 import { Pop3ReplyError, tempFail, type Pop3Reply } from './pop3-reply.js';
 import { RetrievedMessages } from './retrieved-messages.js';
+import type { DeliveredSizeMemory } from './delivered-size-memory.js';
+import { SizeLookahead, WHOLE_MESSAGE, type LookaheadFetch } from './size-lookahead.js';
 import { SessionEndedError } from './session-ended-error.js';
 import { UpstreamError } from './upstream-error.js';
 import { UpstreamPop3Client, type MultilineBody, type UpstreamTlsOptions } from './upstream-pop3-client.js';
@@ -41,6 +43,10 @@ export interface Pop3SessionOptions {
   onTlsUnscanned?: (info: { client: string }) => void;
   /** Terminate mode: an upstream without STLS ends the session instead of a plaintext upstream leg. */
   requireUpstreamTls?: boolean;
+  /** Time one LIST/STAT may spend scanning ahead for exact sizes (POP3_SIZE_LOOKAHEAD_MS); 0 = upstream's sizes. */
+  sizeLookaheadMs: number;
+  /** Delivered sizes remembered across sessions (the `mw-pop3-sizes` bucket in the gateway). */
+  sizeMemory?: DeliveredSizeMemory;
 }
 
 /**
@@ -54,6 +60,8 @@ export class Pop3Session {
   /** The authenticated user (for the scan envelope). */
   user = '';
   readonly messages = new RetrievedMessages();
+  /** Exact sizes for LIST/STAT before RETR (see size-lookahead.ts). */
+  readonly sizes: SizeLookahead;
   /** Set once the greeting was relayed. */
   upstream!: UpstreamPop3Client;
   readonly log: Logger;
@@ -71,6 +79,11 @@ export class Pop3Session {
   ) {
     this.log = opts.log;
     this.secure = !!opts.clientSecure;
+    this.sizes = new SizeLookahead(this, {
+      budgetMs: opts.sizeLookaheadMs,
+      upstream: `${opts.upstream.host}:${opts.upstream.port}`,
+      ...(opts.sizeMemory ? { memory: opts.sizeMemory } : {}),
+    });
     this.reader = this.adopt(socket);
   }
 
@@ -201,6 +214,16 @@ export class Pop3Session {
     return antivirus.enabled && antivirus.pop3;
   }
 
+  /** The live policy. */
+  policy(): Policy {
+    return this.opts.policy();
+  }
+
+  /** LIST/STAT learn delivered sizes before answering: RETR sends scanned copies, and the look-ahead is on. */
+  looksAhead(): boolean {
+    return this.sizes.enabled && this.scanningEnabled();
+  }
+
   // ---- replies to the client -------------------------------------------------------------
 
   async reply(line: string): Promise<void> {
@@ -278,19 +301,36 @@ export class Pop3Session {
    * Message n as scanned (and rebuilt when something was removed): from this session's copy when
    * it has one, else RETR upstream streamed into the scanner. Upstream's `-ERR` is relayed as is;
    * any scanning failure or timeout is `-ERR [SYS/TEMP]` and upstream's message is left alone.
+   * The size look-ahead passes `fetch`: TOP instead of RETR where upstream has it, and a shorter deadline.
    */
-  async scannedMessage(n: number): Promise<StoredMessage> {
+  async scannedMessage(n: number, fetch?: LookaheadFetch): Promise<StoredMessage> {
     const cached = this.messages.get(n);
     if (cached) return cached;
+    const peek = fetch?.verb === 'TOP';
+    const { reply, body } = await this.upstream.retrieve(peek ? `TOP ${n} ${WHOLE_MESSAGE}` : `RETR ${n}`);
+    if (!body) throw new Pop3ReplyError(reply.line);
+    const message = await this.scan(body, Math.min(fetch?.timeoutMs ?? Infinity, this.opts.retrieveTimeoutMs));
+    // Upstream's LIST is what STAT's octets count (Dovecot's LIST leaves out the CRLF it adds to a message without one).
+    this.messages.set(n, message, this.sizes.listedSize(n) ?? body.size(), { peeked: peek });
+    this.log.info(
+      { event: 'pop3.scanned', ref: message.ref, msg: n, size: message.size, removed: message.removed.length, subjectPrefixed: message.subjectPrefixed, lookahead: !!fetch },
+      `message ${n} scanned (ref ${message.ref}, ${message.removed.length} part(s) removed)${fetch ? ' ahead of RETR, for its size' : ''}`,
+    );
+    await this.sizes.remember(n, message.size);
+    return message;
+  }
+
+  /**
+   * RETR of a copy the look-ahead fetched with TOP: upstream gets its RETR now (the body is read
+   * and dropped), so it marks the message seen as it would have without the gateway.
+   */
+  async retrieveUpstream(n: number): Promise<void> {
+    if (!this.messages.isPeeked(n)) return;
     const { reply, body } = await this.upstream.retrieve(`RETR ${n}`);
     if (!body) throw new Pop3ReplyError(reply.line);
-    const message = await this.scan(body);
-    this.messages.set(n, message, body.size());
-    this.log.info(
-      { event: 'pop3.scanned', ref: message.ref, msg: n, size: message.size, removed: message.removed.length, subjectPrefixed: message.subjectPrefixed },
-      `message ${n} scanned (ref ${message.ref}, ${message.removed.length} part(s) removed)`,
-    );
-    return message;
+    body.stream.destroy();
+    await this.upstreamSettled(body);
+    this.messages.retrievedUpstream(n);
   }
 
   /** Opens a stored copy for sending; a failure here comes before any status line, so it is a plain -ERR. */
@@ -303,7 +343,7 @@ export class Pop3Session {
     }
   }
 
-  private async scan(body: MultilineBody): Promise<StoredMessage> {
+  private async scan(body: MultilineBody, timeoutMs: number): Promise<StoredMessage> {
     const req: ScanRequest = { protocol: 'pop3', direction: 'inbound', mailFrom: '', rcptTo: this.user ? [this.user] : [] };
     const scanning = this.opts.scanner.scan(req, body.stream);
     let timer: NodeJS.Timeout | undefined;
@@ -311,8 +351,8 @@ export class Pop3Session {
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         late = true;
-        reject(new TempFailError(`retrieval and scan took over ${this.opts.retrieveTimeoutMs} ms`, newRef()));
-      }, this.opts.retrieveTimeoutMs);
+        reject(new TempFailError(`retrieval and scan took over ${timeoutMs} ms`, newRef()));
+      }, timeoutMs);
     });
     // A result that comes after we gave up is nobody's: remove it.
     scanning.then(

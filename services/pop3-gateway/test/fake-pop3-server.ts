@@ -21,6 +21,8 @@ export interface FakePop3Options {
   tls?: { key: Buffer; cert: Buffer };
   /** With `tls`: TLS from the first byte (POP3S). */
   implicitTls?: boolean;
+  /** Verbs answered `-ERR Unknown command.` (a server without UIDL or TOP). */
+  refuse?: string[];
 }
 
 export class FakePop3Server {
@@ -102,6 +104,7 @@ export class FakePop3Server {
         return p(line);
       }
       const [verb = '', ...args] = line.split(' ');
+      if (this.opts.refuse?.includes(verb.toUpperCase())) return send('-ERR Unknown command.');
       switch (verb.toUpperCase()) {
         case 'STLS': {
           if (!this.opts.tls || state !== 'AUTHORIZATION') break;

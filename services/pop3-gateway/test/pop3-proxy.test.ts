@@ -1,67 +1,12 @@
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { DEFAULT_POLICY, type Policy } from '@mailwarden/contracts';
-import { createLogger } from '@mailwarden/log';
-import { Pop3Proxy, type Pop3ProxyOptions } from '../src/pop3-proxy.js';
-import { FakePop3Server, type FakePop3Options } from './fake-pop3-server.js';
+import { DEFAULT_POLICY } from '@mailwarden/contracts';
+import { Pop3Proxy } from '../src/pop3-proxy.js';
 import { MemoryMessageScanner, NOTICE } from './memory-message-scanner.js';
 import { Pop3TestClient } from './pop3-test-client.js';
-
-const log = createLogger('pop3-test', process.env.TEST_LOG_LEVEL ?? 'silent');
-
-const message = (subject: string, body: string): Buffer =>
-  Buffer.from(`From: a@example.org\r\nTo: alice@example.test\r\nSubject: ${subject}\r\n\r\n${body.replace(/\r?\n/g, '\r\n')}`, 'latin1');
-
-const CLEAN = message('clean', 'Hello\n.starts with a dot\n..two dots\n.\nend\n');
-const INFECTED = message('infected', 'line 1\nline 2 INFECTED payload\nline 3\n');
-
-interface Harness {
-  upstream: FakePop3Server;
-  scanner: MemoryMessageScanner;
-  proxy: Pop3Proxy;
-  port: number;
-  policy: Policy;
-  connect(): Promise<Pop3TestClient>;
-}
-
-async function harness(
-  t: TestContext,
-  opts: { messages?: Buffer[]; fake?: Partial<FakePop3Options>; proxy?: Partial<Pop3ProxyOptions> } = {},
-): Promise<Harness> {
-  const upstream = await FakePop3Server.start({ messages: opts.messages ?? [CLEAN, INFECTED], ...opts.fake });
-  const scanner = new MemoryMessageScanner();
-  const h = { policy: structuredClone(DEFAULT_POLICY) } as Harness;
-  const proxy = new Pop3Proxy({ upstream: upstream.address, scanner, policy: () => h.policy, log, ...opts.proxy });
-  const { port } = await proxy.listen(0, '127.0.0.1');
-  const clients: Pop3TestClient[] = [];
-  t.after(async () => {
-    for (const c of clients) c.close();
-    await proxy.close(1000);
-    await upstream.stop();
-  });
-  return Object.assign(h, {
-    upstream,
-    scanner,
-    proxy,
-    port,
-    async connect() {
-      const { client, greeting } = await Pop3TestClient.connect(port);
-      assert.match(greeting, /^\+OK/);
-      clients.push(client);
-      return client;
-    },
-  });
-}
-
-const waitUntil = async (what: string, probe: () => boolean, ms = 5000): Promise<void> => {
-  const until = Date.now() + ms;
-  while (!probe()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
+import { CLEAN, INFECTED, harness, log, message, waitUntil } from './proxy-harness.js';
 
 test('greeting is upstream’s, timestamp included (APOP needs it)', async (t) => {
   const h = await harness(t);
@@ -148,8 +93,8 @@ test('CAPA is upstream’s list filtered to what the proxy handles; STLS is refu
   assert.equal(h.upstream.count('STLS'), 0);
 });
 
-test('LIST, UIDL, STAT are relayed (multi-line and single)', async (t) => {
-  const h = await harness(t);
+test('size look-ahead off: LIST, UIDL, STAT are relayed (multi-line and single)', async (t) => {
+  const h = await harness(t, { proxy: { sizeLookaheadMs: 0 } });
   const c = await h.connect();
   await c.login();
   assert.equal((await c.multi('LIST')).body!.toString(), `1 ${CLEAN.length}\r\n2 ${INFECTED.length}\r\n`);
@@ -159,8 +104,8 @@ test('LIST, UIDL, STAT are relayed (multi-line and single)', async (t) => {
   assert.equal(await c.command('LIST 9'), '-ERR There is no message');
 });
 
-test('LIST and STAT give the delivered size of a message this session retrieved; others keep upstream’s', async (t) => {
-  const h = await harness(t);
+test('size look-ahead off: LIST and STAT give the delivered size of a message this session retrieved; others keep upstream’s', async (t) => {
+  const h = await harness(t, { proxy: { sizeLookaheadMs: 0 } });
   const c = await h.connect();
   await c.login();
   const rebuilt = (await c.multi('RETR 2')).body!;

@@ -11,11 +11,24 @@ import { Streams } from '@mailwarden/contracts';
 type NatsClient = { url: string; user?: string; password?: string };
 
 async function withRecords<T>(nats: NatsClient, fn: (bus: Bus, records: DeliveryRecords) => Promise<T>): Promise<T> {
-  const bus = await connectBus({ ...nats, name: 'drill' });
-  try {
-    return await fn(bus, await DeliveryRecords.open(bus.kvm));
-  } finally {
-    await bus.nc.close().catch(() => undefined);
+  for (let attempt = 1; ; attempt++) {
+    let bus: Bus | undefined;
+    let records: DeliveryRecords;
+    try {
+      bus = await connectBus({ ...nats, name: 'drill' });
+      records = await DeliveryRecords.open(bus.kvm);
+    } catch (err) {
+      // NATS may be restarting (the drill's last fault): try again for a while.
+      await bus?.nc.close().catch(() => undefined);
+      if (attempt >= 10) throw err;
+      await sleep(1000);
+      continue;
+    }
+    try {
+      return await fn(bus, records);
+    } finally {
+      await bus.nc.close().catch(() => undefined);
+    }
   }
 }
 
@@ -41,14 +54,20 @@ export function drainQueue(nats: NatsClient, acceptedRefs: string[], deadlineMs:
     let open = [...acceptedRefs];
     let quietPolls = 0;
     while (Date.now() - t0 < deadlineMs) {
-      const still: string[] = [];
-      for (const ref of open) if (!(await records.done(ref))) still.push(ref);
-      open = still;
-      const backlog = await pipelineBacklog(bus);
-      const queued = (await records.queued()).length;
-      quietPolls = open.length === 0 && backlog === 0 && queued === 0 ? quietPolls + 1 : 0;
-      if (quietPolls >= 2) break;
-      if (quietPolls === 0) log(`queue: ${open.length} accepted message(s) not finished, ${queued} in the delivery queue, ${backlog} job(s) in the pipeline`);
+      try {
+        const still: string[] = [];
+        for (const ref of open) if (!(await records.done(ref))) still.push(ref);
+        open = still;
+        const backlog = await pipelineBacklog(bus);
+        const queued = (await records.queued()).length;
+        quietPolls = open.length === 0 && backlog === 0 && queued === 0 ? quietPolls + 1 : 0;
+        if (quietPolls >= 2) break;
+        if (quietPolls === 0) log(`queue: ${open.length} accepted message(s) not finished, ${queued} in the delivery queue, ${backlog} job(s) in the pipeline`);
+      } catch (err) {
+        // NATS may be restarting (a fault still under way): ask again.
+        quietPolls = 0;
+        log(`queue: poll failed (${(err as Error).message}), trying again`);
+      }
       await sleep(2000);
     }
     return { waitedS: (Date.now() - t0) / 1000, unfinished: open };
@@ -60,8 +79,16 @@ export function interruptedCounts(nats: NatsClient, refs: Iterable<string>): Pro
   return withRecords(nats, async (_bus, records) => {
     const out = new Map<string, number>();
     for (const ref of refs) {
-      const record = (await records.done(ref)) ?? (await records.load(ref))?.state;
-      out.set(ref, record?.interrupted ?? 0);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const record = (await records.done(ref)) ?? (await records.load(ref))?.state;
+          out.set(ref, record?.interrupted ?? 0);
+          break;
+        } catch (err) {
+          if (attempt >= 10) throw err;
+          await sleep(1000);
+        }
+      }
     }
     return out;
   });

@@ -8,7 +8,11 @@
  * Prints one JSON line `{"event":"ready","host":…,"port":…}` on stdout when listening.
  * Exits on SIGTERM/SIGINT and, with --watch-stdin, when stdin closes (the parent died).
  *
- * Two fixes over plain s3rver:
+ * Three fixes over plain s3rver:
+ * - `HEAD /<bucket>` (the services' readiness probe and the queue's health check, every second)
+ *   answers from the bucket's directory: s3rver would list up to 1 000 objects with their
+ *   metadata for it, and answer 500 for ever once one metadata file was cut short by a restart
+ *   (found by the fault drill: no gateway could start again).
  * - `GET /<bucket>?uploads` (ListMultipartUploads) answers an empty list instead of 501: the
  *   minio client asks it before every multipart upload, so without it every upload over the
  *   part size, and every upload of unknown size, fails.
@@ -114,6 +118,15 @@ const server = new S3rver({
 });
 // In front of s3rver's own middleware (logger, XML encoder, router).
 server.middleware.unshift(listMultipartUploads(server.store));
+// HeadBucket is routed to ListObjects (HEAD is GET without a body). By then the router has checked
+// the credentials and that the bucket exists (404 otherwise): that is the whole answer.
+const bucketController = require('s3rver/lib/controllers/bucket.js') as { getBucket: KoaMiddleware };
+const listObjects = bucketController.getBucket;
+bucketController.getBucket = async (ctx, next) => {
+  if (ctx.method !== 'HEAD') return listObjects(ctx, next);
+  ctx.status = 200;
+  ctx.body = '';
+};
 // s3rver prunes empty directories after a delete; two deletes under one prefix race on that
 // (ENOENT / ENOTEMPTY) and the whole bulk delete answers 500. The objects are gone either way.
 const deleteObject = server.store.deleteObject.bind(server.store);

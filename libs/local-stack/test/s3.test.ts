@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { Client } from 'minio';
@@ -103,6 +105,18 @@ describe('startS3 (s3rver in a child process)', () => {
     const missing = await fetch(`${s3.endpoint}/no-such-bucket?uploads`);
     assert.equal(missing.status, 404);
     assert.match(await missing.text(), /NoSuchBucket/);
+  });
+
+  it('answers HeadBucket from the bucket alone, even after a restart cut a metadata file short', async () => {
+    const mc = client(s3);
+    await mc.putObject(bucket, 'cut/short.eml', Buffer.from('Subject: x\r\n\r\ny\r\n'));
+    const metadata = (await readdir(join(s3.directory, bucket, 'cut'))).find((f) => f.endsWith('metadata.json'));
+    assert.ok(metadata, 'the object has a metadata file');
+    await writeFile(join(s3.directory, bucket, 'cut', metadata), '{"content-ty');
+    // s3rver lists the bucket's objects for a HEAD, and answered 500 from here on
+    assert.equal(await mc.bucketExists(bucket), true);
+    assert.equal(await mc.bucketExists('no-such-bucket'), false);
+    await mc.removeObject(bucket, 'cut/short.eml');
   });
 
   it('refuses an unknown access key', async () => {

@@ -167,15 +167,32 @@ export class MinioStore implements ObjectStore {
     return this.call('s3 bucketExists', this.requestTimeoutMs, () => this.client.bucketExists(this.bucket));
   }
 
-  async ensureBucket(): Promise<void> {
-    const exists = await this.ready();
-    if (!exists) {
+  /**
+   * Makes sure the bucket is there before a service takes work. S3 may be starting, restarting or
+   * briefly failing (a 5xx) just then: that is waited out, with backoff, for up to `patienceMs`
+   * (default 2 min), each failure reported to `onRetry`, instead of the service exiting and
+   * counting on its supervisor to start it again.
+   */
+  async ensureBucket(opts: { patienceMs?: number; onRetry?: (err: Error, attempt: number) => void } = {}): Promise<void> {
+    const giveUpAt = Date.now() + (opts.patienceMs ?? 120_000);
+    for (let attempt = 1; ; attempt++) {
       try {
-        await this.call('s3 makeBucket', this.requestTimeoutMs, () => this.client.makeBucket(this.bucket));
+        return await this.createBucketIfMissing();
       } catch (err) {
-        // Another service created it in between.
-        if (!(await this.ready())) throw err;
+        if (Date.now() >= giveUpAt) throw err;
+        opts.onRetry?.(err as Error, attempt);
+        await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** Math.min(attempt, 5))));
       }
+    }
+  }
+
+  private async createBucketIfMissing(): Promise<void> {
+    if (await this.ready()) return;
+    try {
+      await this.call('s3 makeBucket', this.requestTimeoutMs, () => this.client.makeBucket(this.bucket));
+    } catch (err) {
+      // Another service created it in between.
+      if (!(await this.ready())) throw err;
     }
   }
 

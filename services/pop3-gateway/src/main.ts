@@ -28,7 +28,7 @@ const bus = await connectBus({ ...natsSettings(env), name: 'pop3-gateway', log }
 // Created by mailwarden-init (this service's NATS user may not create streams).
 await waitForStreams(bus.jsm, STREAMS_NEEDED.pop3Gateway, { log });
 const store = MinioStore.fromSettings(env);
-await store.ensureBucket();
+await store.ensureBucket({ onRetry: (err, attempt) => log.warn({ event: 's3.bucket_wait', attempt, err: err.message }, 'object storage not ready yet, waiting') });
 const stop = new AbortController();
 const policy = await PolicyWatcher.start(await PolicyStore.open(bus.kvm), log, stop.signal);
 const scanner = new BusMessageScanner({ bus, store, log, scanTimeoutMs });

@@ -27,6 +27,7 @@ import type { KV, Kvm } from '@nats-io/kv';
 import type { ClamdClient, ScanResult } from '@mailwarden/clamd';
 import type { Logger } from '@mailwarden/log';
 import { Buckets } from '@mailwarden/contracts';
+import { withDeadline } from '@mailwarden/storage';
 
 export const SCAN_CACHE_BUCKET = Buckets.scanCache;
 
@@ -95,16 +96,6 @@ export function engineToken(engine: string, epoch = ''): string {
 /** Whether a verdict may be reused: not when it depends on load or limits (unscannable/limits). */
 export function isCacheable(o: ScanResult): boolean {
   return o.engine.length > 0 && !(o.kind === 'unscannable' && o.reason === 'limits');
-}
-
-function timeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 function decodeStored(bytes: Uint8Array): EngineOutcome | undefined {
@@ -244,7 +235,7 @@ export class ScanCache {
   private async read(key: string): Promise<EngineOutcome | undefined> {
     if (!this.kv) return undefined;
     try {
-      const entry = await timeout(this.kv.get(key), this.kvTimeoutMs, 'scan cache read');
+      const entry = await withDeadline(this.kv.get(key), this.kvTimeoutMs, 'scan cache read');
       if (!entry || entry.operation !== 'PUT') return undefined;
       return decodeStored(entry.value);
     } catch (err) {

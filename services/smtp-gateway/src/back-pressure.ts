@@ -1,3 +1,4 @@
+import { withDeadline } from '@mailwarden/storage';
 import { SmtpReplyError } from './smtp-reply.js';
 
 export interface BackPressureOptions {
@@ -36,7 +37,7 @@ export class BackPressure {
   private async measure(): Promise<Refusal | undefined> {
     let refusal: Refusal | undefined;
     try {
-      const [healthy, depth] = await withTimeout(Promise.all([this.opts.healthy(), this.opts.depth()]), this.opts.timeoutMs ?? 2000);
+      const [healthy, depth] = await withDeadline(Promise.all([this.opts.healthy(), this.opts.depth()]), this.opts.timeoutMs ?? 2000, 'queue health check');
       if (!healthy) refusal = unhealthy();
       else if (depth >= this.opts.maxDepth) refusal = { reason: 'depth', error: new SmtpReplyError(451, '4.3.2', 'Queue full, please try again later') };
     } catch {
@@ -48,8 +49,3 @@ export class BackPressure {
 }
 
 const unhealthy = (): Refusal => ({ reason: 'unhealthy', error: new SmtpReplyError(451, '4.3.0', 'Mail system temporarily unavailable, please try again later') });
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), ms)))]).finally(() => clearTimeout(timer));
-}

@@ -3,6 +3,7 @@ import { REASSEMBLER_HEARTBEAT_MS, decodeOrDrop, keepWorking } from '@mailwarden
 import { MessageVerdict, Streams, Subjects } from '@mailwarden/contracts';
 import type { FinalizeDeps } from './finalize.js';
 import { finalize } from './finalize.js';
+import { RescanLater } from './delivery/rescan-delay.js';
 
 /** A verdict that keeps failing (raw.eml gone, say) is dropped after this many tries. */
 const MAX_VERDICT_ATTEMPTS = 30;
@@ -29,6 +30,11 @@ export async function handleVerdict(deps: FinalizeDeps, msg: JsMsg): Promise<voi
   } catch (err) {
     // The gateway's deadline turns the message into a 451, so the sender retries and nothing is lost.
     // Queue mode: the sender has its 250, so the verdict is never dropped; it waits longer and longer instead.
+    if (err instanceof RescanLater) {
+      deps.log.info({ event: 'queue.rescan_wait', ref, delayMs: err.delayMs }, 'scan failed: rescan after a backoff');
+      msg.nak(err.delayMs);
+      return;
+    }
     if (verdict.envelope.delivery === 'queue') {
       deps.log.warn({ event: 'verdict.retry', ref, attempt, err: (err as Error).message }, 'finalising a queued message failed, will retry');
       msg.nak(Math.min(60_000, attempt * 1000));

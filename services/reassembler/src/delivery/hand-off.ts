@@ -4,6 +4,7 @@ import type { ObjectStore } from '@mailwarden/storage';
 import type { Logger } from '@mailwarden/log';
 import { bounce } from './bounce.js';
 import { enqueueDelivery } from './enqueue.js';
+import { RescanLater, rescanDelayMs } from './rescan-delay.js';
 
 export interface HandOffDeps {
   bus: Bus;
@@ -18,7 +19,8 @@ export interface HandOffDeps {
  * Queue mode: the sender has its 250 already, so the finished message goes to the delivery queue
  * instead of a waiting gateway. A message refused by the analysis limits is bounced (its sender
  * gets a DSN, as a 554 at DATA would have told it). A scan that failed is tried again with a new
- * job (never delivered unscanned), until the queue lifetime is over; then it is bounced too.
+ * job (never delivered unscanned) once its backoff is over (rescan-delay.ts: till then the verdict
+ * is held), until the queue lifetime is over; then it is bounced too.
  */
 export async function handOff(deps: HandOffDeps, verdict: MessageVerdict, result: ScanResult): Promise<void> {
   const env = verdict.envelope;
@@ -32,6 +34,8 @@ export async function handOff(deps: HandOffDeps, verdict: MessageVerdict, result
   }
   const expired = Date.now() - Date.parse(env.receivedAt) >= deps.lifetimeMs;
   if (result.outcome === 'tempfail' && !expired) {
+    const due = Date.parse(verdict.scannedAt) + rescanDelayMs(env.receivedAt, verdict.scannedAt);
+    if (Date.now() < due) throw new RescanLater(due - Date.now());
     // A new job under a new msgID (the first one's is within the duplicate window): the scanners try again.
     await deps.bus.js.publish(Subjects.rescan(env.ref), JSON.stringify(env), { msgID: `job-${env.ref}-rescan-${verdict.scannedAt}` });
     deps.log.warn({ event: 'queue.rescan', ref: env.ref, err: result.error }, 'scan failed, message scanned again');
